@@ -1,0 +1,24 @@
+"""Label conventions shared by every component."""
+
+from __future__ import annotations
+
+NAME = "app.kubernetes.io/name"
+PART_OF = "app.kubernetes.io/part-of"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+ENVIRONMENT = "rampart.dev/environment"
+# The label Kubernetes puts on every namespace (since 1.21): selects a namespace by name.
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+
+PSS_LEVEL = "restricted"
+PSS_LABELS = {f"pod-security.kubernetes.io/{mode}": PSS_LEVEL for mode in ("enforce", "audit", "warn")} | {
+    f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")
+}
+
+
+def common(environment: str) -> dict[str, str]:
+    return {PART_OF: "rampart", MANAGED_BY: "pulumi", ENVIRONMENT: environment}
+
+
+def selector(service: str) -> dict[str, str]:
+    """The labels that select a service's pods: stable for the life of the service."""
+    return {NAME: service}

@@ -1,0 +1,50 @@
+"""The platform: the cluster layer, then one paved-road service per declared service.
+
+Layers hand each other small typed handles (``ClusterHandle``); later layers (mesh,
+gateway, secrets, data, messaging, monitoring) slot in between the cluster and the
+services the same way.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
+from components.microservice import Microservice, MicroserviceArgs
+from components.service_network import Peer
+from rampart.config import PlatformConfig
+
+
+class Platform(pulumi.ComponentResource):
+    cluster: ClusterHandle
+    services: dict[str, Microservice]
+
+    def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rampart:index:Platform", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.cluster = ExistingCluster(
+            "cluster",
+            ExistingClusterArgs(
+                context=config.kubernetes.context, kubernetes_version=config.kubernetes.version
+            ),
+            opts=child,
+        ).handle
+
+        # Each service lives in the namespace named after it.
+        peers = {s.name: Peer(name=s.name, namespace=s.name, port=s.port) for s in config.services}
+        self.services = {
+            spec.name: Microservice(
+                spec.name,
+                MicroserviceArgs(
+                    spec=spec,
+                    environment=config.environment,
+                    sizing=config.sizing,
+                    cluster=self.cluster,
+                    caller_namespaces=[peers[caller].namespace for caller in config.callers_of(spec.name)],
+                    callees=[peers[callee] for callee in spec.calls],
+                ),
+                opts=child,
+            )
+            for spec in config.services
+        }
+        self.register_outputs({"services": {name: svc.address for name, svc in self.services.items()}})

@@ -1,0 +1,1 @@
+"""The Pulumi program: read and validate config once, compose the platform, export outputs."""

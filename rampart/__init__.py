@@ -1,0 +1,1 @@
+"""Rampart: a secure, scalable microservices platform as one Pulumi program."""

@@ -1,0 +1,102 @@
+"""`rampart`: see the whole platform plan, and its Kubernetes manifests, without any cloud account."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from rampart.config import ConfigError
+from rampart.offline import summary
+from rampart.offline.manifests import write_manifests
+from rampart.offline.plan import Plan, PlanFileError
+from rampart.offline.project import StackFileError
+from rampart.offline.runner import run_plan, stack_platform_config
+
+app = typer.Typer(
+    help="Rampart: plan the platform offline, under the Pulumi SDK's mocks, from a stack's config.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+# Piped output (CI logs) gets a wide page instead of rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 180)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
+
+StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml")]
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project", help="Directory holding Pulumi.yaml (default: found upwards from here)"),
+]
+T = TypeVar("T")
+
+
+@contextmanager
+def _user_errors(stack: str | None = None) -> Iterator[None]:
+    """Bad input ends in one line per problem and exit code 1, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        where = f" for stack {stack!r}" if stack else ""
+        err.print(f"[red]error:[/red] invalid configuration{where}:", highlight=False)
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    except (StackFileError, PlanFileError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _plan(stack: str, project: Path | None) -> Plan:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    with _user_errors(stack):
+        return run_plan(stack, project)
+
+
+def _guard(fn: Callable[[], T], stack: str | None = None) -> T:
+    with _user_errors(stack):
+        return fn()
+
+
+@app.command()
+def plan(
+    stack: StackOption,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the plan as a `pulumi stack export` (v3) file")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Run the real program under mocks and summarise every resource it would register."""
+    captured = _plan(stack, project)
+    summary.render(captured, out, _guard(lambda: stack_platform_config(stack, project), stack))
+    if out_file is not None:
+        captured.write(out_file)
+        out.print(f"wrote {out_file} ({len(captured.resources)} resources, secrets redacted)")
+
+
+@app.command()
+def manifests(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write one YAML file per object")],
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="Plan this stack")] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Write every Kubernetes object of the plan as YAML, ready for kubeconform or checkov."""
+    if (stack is None) == (plan_file is None):
+        err.print("[red]error:[/red] give exactly one of --stack or --file")
+        raise typer.Exit(2)
+    captured = _plan(stack, project) if stack else _guard(lambda: Plan.read(plan_file))  # type: ignore[arg-type]
+    written = write_manifests(captured, out_dir)
+    out.print(f"wrote {len(written)} manifests under {out_dir}/")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,194 @@
+"""Validate raw stack configuration into a :class:`PlatformConfig`, reporting every problem at once.
+
+Each problem is one line: the key path, a colon, what is wrong
+(``services[2].calls[0]: unknown service 'paymnts'``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+
+from rampart.config.models import PlatformConfig
+
+NAMESPACE = "rampart"
+
+# Namespaces the platform layers own; a service may not take one of these names.
+PLATFORM_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "istio-system",
+        "kong",
+        "cert-manager",
+        "vault",
+        "vault-secrets-operator-system",
+        "cnpg-system",
+        "rabbitmq-system",
+        "monitoring",
+        "karpenter",
+    }
+)
+
+Loc = Sequence[int | str]
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. ``str()`` is one line per problem, no traceback needed."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def namespace_values(config: Mapping[str, Any], namespace: str = NAMESPACE) -> dict[str, Any]:
+    """``ns:key`` entries, as the CLI hands them to a program, as ``{key: value}`` (JSON decoded)."""
+    prefix = f"{namespace}:"
+    return {
+        key.removeprefix(prefix): _decode(value) for key, value in config.items() if key.startswith(prefix)
+    }
+
+
+def _decode(value: Any) -> Any:
+    # The CLI passes structured values as JSON text and scalars as plain strings.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def format_path(loc: Loc) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(root)"
+
+
+def load_platform_config(raw: Mapping[str, Any]) -> PlatformConfig:
+    """Validate the ``rampart:`` keys of a stack (namespace already stripped)."""
+    problems: list[str] = []
+    config: PlatformConfig | None = None
+    try:
+        config = PlatformConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems.extend(_describe(error) for error in exc.errors())
+    problems.extend(catalog_problems(raw.get("services")))
+    if config is not None:
+        problems.extend(_target_problems(config))
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    assert config is not None
+    return config
+
+
+def catalog_problems(services: object) -> Iterator[str]:
+    """Cross-service checks. They read the raw list, so they run even when some
+    entries are malformed: the user sees every problem in one pass."""
+    if not isinstance(services, list):
+        return
+    entries = [s if isinstance(s, Mapping) else {} for s in services]
+    names = [e.get("name") for e in entries]
+    known = {n for n in names if isinstance(n, str)}
+    first_index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in first_index:
+            first = first_index[name]
+            yield f"services[{i}].name: duplicate service {name!r} (first declared at services[{first}])"
+        else:
+            first_index[name] = i
+        if name in PLATFORM_NAMESPACES:
+            yield f"services[{i}].name: {name!r} is reserved for a platform namespace"
+    publishers = {queue for e in entries for _, queue in _strings(_mapping(e.get("queue")).get("publishes"))}
+    for i, entry in enumerate(entries):
+        for j, callee in _strings(entry.get("calls")):
+            if callee == entry.get("name"):
+                yield f"services[{i}].calls[{j}]: a service does not call itself through the platform"
+            elif callee not in known:
+                yield f"services[{i}].calls[{j}]: unknown service {callee!r}{_suggest(callee, known)}"
+        for j, queue in _strings(_mapping(entry.get("queue")).get("consumes")):
+            if queue not in publishers:
+                hint = _suggest(queue, publishers)
+                yield f"services[{i}].queue.consumes[{j}]: no service publishes {queue!r}{hint}"
+
+
+def _target_problems(config: PlatformConfig) -> Iterator[str]:
+    if config.target == "aws":
+        yield "target: 'aws' is not available yet (the AWS layer is not built); use 'kubernetes'"
+    if config.environment == "prod" and config.sizing.min_replicas < 2:
+        yield "sizing.min_replicas: prod needs at least 2 replicas of every service"
+
+
+def _describe(error: Any) -> str:
+    loc: Loc = error["loc"]
+    kind: str = error["type"]
+    path = format_path(loc)
+    if kind == "extra_forbidden":
+        siblings = _field_names_at(loc[:-1])
+        hint = _suggest(str(loc[-1]), siblings) if siblings else ""
+        return f"{path}: unknown key{hint}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    value = error.get("input")
+    if kind not in {"value_error", "assertion_error"} and isinstance(value, str | int | float | bool):
+        message = f"{message}, got {value!r}"
+    return f"{path}: {message}"
+
+
+def _field_names_at(loc: Loc) -> list[str]:
+    """The keys the model accepts at ``loc``, to suggest a correction for a typo."""
+    annotation: Any = PlatformConfig
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            annotation = field.annotation if field else None
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return options[0] if len(options) == 1 else annotation
+    return annotation
+
+
+def _suggest(word: str, candidates: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: object) -> list[tuple[int, str]]:
+    """The string items of a raw list, with their positions (other items are reported by pydantic)."""
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, str)] if isinstance(value, list) else []
