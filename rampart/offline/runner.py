@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import runpy
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
@@ -17,7 +19,7 @@ from rampart.config import PlatformConfig, load_platform_config, namespace_value
 from rampart.offline.mocks import DEFAULT_REGION, PlanMocks
 from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import Plan
-from rampart.offline.project import Project, load_project, load_stack_config
+from rampart.offline.project import load_project, load_stack_config
 
 ORGANIZATION = "organization"
 
@@ -35,31 +37,48 @@ def run_plan(stack: str, root: Path | None = None) -> Plan:
     """Plan ``stack`` offline. Raises ConfigError / StackFileError on bad input."""
     project = load_project(root or project_root())
     stack_config = load_stack_config(project, stack)
-    region = stack_config.values.get("aws:region", DEFAULT_REGION)
-    monitor = CapturingMonitor(PlanMocks(region=region))
-    _run_under_mocks(project, stack, monitor, stack_config.values, stack_config.secret_keys)
+
+    def program() -> None:
+        # Exactly what the language host does with `main`: run it as __main__.
+        runpy.run_path(str(project.main), run_name="__main__")
+
+    sys.path.insert(0, str(project.root))
+    try:
+        registrations = capture(
+            program,
+            project=project.name,
+            stack=stack,
+            config=stack_config.values,
+            secret_keys=stack_config.secret_keys,
+        )
+    finally:
+        sys.path.remove(str(project.root))
     provider_state = {"salt": stack_config.encryption_salt} if stack_config.encryption_salt else {}
     return Plan.from_registrations(
         project.name,
         stack,
-        monitor.registrations,
+        registrations,
         {"type": stack_config.secrets_provider, "state": provider_state},
     )
 
 
-def _run_under_mocks(
-    project: Project,
-    stack: str,
-    monitor: CapturingMonitor,
-    config: dict[str, str],
-    secret_keys: list[str],
-) -> None:
+def capture(
+    program: Callable[[], None],
+    project: str = "rampart",
+    stack: str = "test",
+    config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``program`` inside a fresh root Stack under the capturing mock monitor and
+    return every registration once all outstanding work (and so every output) has settled."""
+    config = config or {}
+    monitor = CapturingMonitor(PlanMocks(region=config.get("aws:region", DEFAULT_REGION)))
     runtime_settings.configure(
         MockSettings(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
             engine=MockEngine(logging.getLogger("rampart.plan")),
-            project=project.name,
+            project=project,
             stack=stack,
             dry_run=False,
             organization=ORGANIZATION,
@@ -68,17 +87,9 @@ def _run_under_mocks(
     )
     # A fresh root: run_in_stack registers the Stack resource, as the language host does.
     runtime_settings.ROOT.set(None)
-    set_all_config(config, secret_keys)
-
-    def program() -> None:
-        # Exactly what the language host does with `main`: run it as __main__.
-        runpy.run_path(str(project.main), run_name="__main__")
-
-    sys.path.insert(0, str(project.root))
-    try:
-        _sync_await(run_in_stack(program))
-    finally:
-        sys.path.remove(str(project.root))
+    set_all_config(config, secret_keys or [])
+    _sync_await(run_in_stack(program))
+    return monitor.registrations
 
 
 def stack_platform_config(stack: str, root: Path | None = None) -> PlatformConfig:

@@ -1,0 +1,85 @@
+# Rampart: every target works on a fresh machine; the first one creates .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+STACK ?= local
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+# The local stack keeps its state in a file backend next to the project and its secrets
+# under a passphrase: no Pulumi Cloud account. Other stacks use whatever backend you are logged in to.
+LOCAL_BACKEND := file://$(CURDIR)/.pulumi-state
+LOCAL_PASSPHRASE_FILE := $(CURDIR)/.pulumi-passphrase
+
+.PHONY: help venv plan manifests test lint typecheck unit bench schemas preview up destroy clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)  ## create .venv and install Rampart with its pinned dependencies
+
+plan: $(STAMP)  ## offline plan of STACK (default local): summary, policy gate; no cloud, no CLI
+	$(BIN)/rampart plan --stack $(STACK) --out out/plan-$(STACK).json
+
+manifests: $(STAMP)  ## write STACK's Kubernetes objects to out/manifests/STACK/
+	$(BIN)/rampart manifests --stack $(STACK) --out out/manifests/$(STACK)
+
+test: lint typecheck unit  ## everything CI runs: ruff, mypy, pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+bench: $(STAMP)  ## plan synthetic catalogs of 10, 100 and 500 services; print the table
+	$(BIN)/python bench/plan_bench.py
+
+schemas: $(STAMP)  ## download the public CRD schemas, chart values and Pulumi.yaml schema to .reference/
+	$(BIN)/python scripts/fetch_reference.py --out .reference
+
+define require_pulumi
+	@command -v pulumi >/dev/null || { \
+	  echo "The Pulumi CLI is not installed. Install it from https://www.pulumi.com/docs/install/"; \
+	  echo "(e.g. 'brew install pulumi/tap/pulumi' or 'curl -fsSL https://get.pulumi.com | sh'), then re-run."; \
+	  echo "Without it, 'make plan STACK=$(STACK)' shows the whole plan offline."; exit 1; }
+endef
+
+define pulumi_env
+$(if $(filter local,$(STACK)),PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE_FILE=$(LOCAL_PASSPHRASE_FILE))
+endef
+
+$(LOCAL_PASSPHRASE_FILE):
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+	@echo "created $@ (the local stack's passphrase; keep it, it decrypts the local state's secrets)"
+
+local-backend: $(LOCAL_PASSPHRASE_FILE)
+	@mkdir -p .pulumi-state
+
+preview: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi preview -s STACK with the policy packs
+	$(require_pulumi)
+	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
+	$(pulumi_env) pulumi preview --stack $(STACK) $(foreach p,$(wildcard policies/*/PulumiPolicy.yaml),--policy-pack $(dir $(p)))
+
+up: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi up -s STACK (local: the current kubeconfig's cluster)
+	$(require_pulumi)
+	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
+	$(pulumi_env) pulumi up --stack $(STACK) $(foreach p,$(wildcard policies/*/PulumiPolicy.yaml),--policy-pack $(dir $(p)))
+
+destroy: $(STAMP)  ## pulumi destroy -s STACK
+	$(require_pulumi)
+	$(pulumi_env) pulumi destroy --stack $(STACK)
+
+clean:  ## remove .venv and generated output
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,30 @@
+"""Shared fixtures: plans of the real stack files, computed once per test process."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from rampart.config import PlatformConfig
+from rampart.offline.plan import Plan
+from rampart.offline.project import load_project
+from rampart.offline.runner import run_plan, stack_platform_config
+from tests.support.reference import PROJECT_ROOT
+
+STACKS = load_project(PROJECT_ROOT).stacks()
+
+
+@functools.cache
+def planned(stack: str) -> Plan:
+    return run_plan(stack, PROJECT_ROOT)
+
+
+@functools.cache
+def stack_config(stack: str) -> PlatformConfig:
+    return stack_platform_config(stack, PROJECT_ROOT)
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

@@ -1,0 +1,100 @@
+"""The `rampart` command as a user runs it: exit codes, messages, files, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.support.reference import PROJECT_ROOT
+
+RAMPART = str(Path(sys.executable).parent / "rampart")
+
+
+def rampart(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RAMPART, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def project_with_stack(tmp_path: Path, config: dict[str, object]) -> Path:
+    """A project running the real infra/ program with a stack file of our making."""
+    (tmp_path / "Pulumi.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "rampart",
+                "runtime": "python",
+                "main": str(PROJECT_ROOT / "infra"),
+                "stackConfigDir": "stacks",
+            }
+        )
+    )
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
+    return tmp_path
+
+
+def local_config() -> dict[str, object]:
+    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    return dict(document["config"])
+
+
+def test_plan_prints_the_summary_and_writes_the_export(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    result = rampart("plan", "--stack", "local", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Plan for stack 'local'" in result.stdout
+    assert "kubernetes:apps/v1:Deployment" in result.stdout
+    for service in ("orders", "payments", "inventory", "notifications"):
+        assert service in result.stdout
+    resources = json.loads(out.read_text())["deployment"]["resources"]
+    assert len(resources) > 80
+
+
+def test_unknown_key_fails_with_the_key_path_and_no_traceback(tmp_path: Path) -> None:
+    config = local_config()
+    services = config["rampart:services"]
+    assert isinstance(services, list)
+    services[1]["replicaz"] = 3
+    result = rampart("plan", "--stack", "bad", "--project", str(project_with_stack(tmp_path, config)))
+    assert result.returncode == 1
+    assert "services[1].replicaz: unknown key (did you mean 'replicas'?)" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_calls_target_fails_with_the_key_path(tmp_path: Path) -> None:
+    config = local_config()
+    services = config["rampart:services"]
+    assert isinstance(services, list)
+    services[0]["calls"] = ["payments", "paymnts"]
+    result = rampart("plan", "--stack", "bad", "--project", str(project_with_stack(tmp_path, config)))
+    assert result.returncode == 1
+    assert "services[0].calls[1]: unknown service 'paymnts' (did you mean 'payments'?)" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_stack_and_broken_yaml_are_one_line_errors(tmp_path: Path) -> None:
+    missing = rampart("plan", "--stack", "nope")
+    assert missing.returncode == 1
+    assert "no stack file for 'nope'" in missing.stderr and "local" in missing.stderr
+    project = project_with_stack(tmp_path, {})
+    (project / "stacks" / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    broken = rampart("plan", "--stack", "bad", "--project", str(project))
+    assert broken.returncode == 1
+    assert "not valid YAML at line" in broken.stderr
+    assert "Traceback" not in broken.stderr
+
+
+def test_manifests_from_a_stack_and_from_an_export(tmp_path: Path) -> None:
+    result = rampart("manifests", "--stack", "dev", "--out", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "m").rglob("*.yaml"))
+    assert len(files) >= 70
+    export = tmp_path / "p.json"
+    assert rampart("plan", "-s", "dev", "-o", str(export)).returncode == 0
+    again = rampart("manifests", "--file", str(export), "--out", str(tmp_path / "m2"))
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.relative_to(tmp_path / "m2") for p in (tmp_path / "m2").rglob("*.yaml")) == [
+        p.relative_to(tmp_path / "m") for p in files
+    ]

@@ -1,0 +1,297 @@
+"""Config validation: good catalogs load; each kind of bad input is one line naming its key path."""
+
+from __future__ import annotations
+
+import copy
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from rampart.config import ConfigError, PlatformConfig, load_platform_config
+from rampart.config.types import cpu_millicores, image_tag, memory_bytes
+
+
+def base_config() -> dict[str, Any]:
+    return {
+        "environment": "dev",
+        "target": "kubernetes",
+        "owner": "platform-team",
+        "cost_center": "cc-1",
+        "services": [
+            {"name": "orders", "image": "ghcr.io/acme/orders:1.0.0", "calls": ["payments"]},
+            {"name": "payments", "image": "ghcr.io/acme/payments@sha256:" + "a" * 64},
+            {"name": "worker", "image": "acme/worker:2", "queue": {"consumes": ["jobs"]}},
+            {"name": "api", "image": "acme/api:3", "queue": {"publishes": ["jobs"]}},
+        ],
+    }
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_platform_config(raw)
+    return caught.value.problems
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    """base_config() with the value at a dotted path (list indices as numbers) replaced."""
+    raw = base_config()
+    *parents, last = path.split(".")
+    node: Any = raw
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    node[int(last) if last.isdigit() else last] = value
+    return raw
+
+
+def test_base_config_loads_with_secure_defaults() -> None:
+    config = load_platform_config(base_config())
+    orders = config.service("orders")
+    assert orders.routes == []
+    assert orders.kubernetes_api_access is False
+    assert orders.run_as_user >= 10000
+    assert config.callers_of("payments") == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("services.0.imagee", "x:1", "services[0].imagee: unknown key (did you mean 'image'?)"),
+        ("servicez", [], "servicez: unknown key (did you mean 'services'?)"),
+        ("services.0.port", "8080", "services[0].port: Input should be a valid integer, got '8080'"),
+        (
+            "services.0.port",
+            70000,
+            "services[0].port: Input should be less than or equal to 65535, got 70000",
+        ),
+        ("services.0.image", "ghcr.io/acme/orders", "services[0].image: 'ghcr.io/acme/orders' is not pinned"),
+        ("services.0.image", "acme/orders:latest", "services[0].image: 'acme/orders:latest' is not pinned"),
+        (
+            "services.0.image",
+            "Acme/Orders:1",
+            "services[0].image: 'Acme/Orders:1' is not a valid image reference",
+        ),
+        ("services.0.name", "Orders_v2", "services[0].name: 'Orders_v2' is not a DNS label"),
+        (
+            "services.0.replicas",
+            {"min": 5, "max": 2},
+            "services[0].replicas: min (5) is greater than max (2)",
+        ),
+        (
+            "services.0.calls",
+            ["paymnts"],
+            "services[0].calls[0]: unknown service 'paymnts' (did you mean 'payments'?)",
+        ),
+        ("services.0.calls", ["orders"], "services[0].calls[0]: a service does not call itself"),
+        (
+            "services.1.name",
+            "orders",
+            "services[1].name: duplicate service 'orders' (first declared at services[0])",
+        ),
+        ("services.1.name", "kube-system", "services[1].name: 'kube-system' is reserved"),
+        (
+            "services.0.routes",
+            [{"host": "api.example.com", "ip_allowlist": ["10.0.0.300/8"]}],
+            "services[0].routes[0].ip_allowlist[0]: '10.0.0.300/8' is not a CIDR block",
+        ),
+        (
+            "services.0.routes",
+            [{"host": "api.example.com", "ip_allowlist": ["10.1.2.3/8"]}],
+            "services[0].routes[0].ip_allowlist[0]: '10.1.2.3/8' is not a CIDR block (10.1.2.3/8 has host",
+        ),
+        (
+            "services.0.routes",
+            [{"host": "not a host"}],
+            "services[0].routes[0].host: 'not a host' is not a fully",
+        ),
+        (
+            "services.0.health",
+            {"liveness": "healthz"},
+            "services[0].health.liveness: 'healthz' is not an absolute",
+        ),
+        (
+            "services.0.resources",
+            {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "services[0].resources: requests.cpu 2 exceeds limits.cpu 1",
+        ),
+        (
+            "services.0.resources",
+            {"requests": {"cpu": "2 cores", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "services[0].resources.requests.cpu: '2 cores' is not a CPU quantity",
+        ),
+        (
+            "services.0.run_as_user",
+            0,
+            "services[0].run_as_user: Input should be greater than or equal to 10000",
+        ),
+        (
+            "services.2.queue",
+            {"consumes": ["jobz"]},
+            "services[2].queue.consumes[0]: no service publishes 'jobz'",
+        ),
+        ("services.0.load_balancing", "random", "services[0].load_balancing: Input should be 'round_robin'"),
+        ("environment", "qa", "environment: Input should be 'local', 'dev', 'staging' or 'prod', got 'qa'"),
+        ("services", [], "services: List should have at least 1 item"),
+        ("target", "aws", "target: 'aws' is not available yet"),
+    ],
+)
+def test_bad_input_names_its_key_path(path: str, value: Any, expected: str) -> None:
+    found = problems(with_change(path, value))
+    assert any(line.startswith(expected) for line in found), found
+    assert all("\n" not in line for line in found)
+
+
+def test_missing_required_key() -> None:
+    raw = base_config()
+    del raw["owner"]
+    assert problems(raw) == ["owner: required key is missing"]
+
+
+def test_prod_needs_two_replicas_floor() -> None:
+    raw = base_config() | {"environment": "prod", "sizing": {"min_replicas": 1}}
+    assert problems(raw) == ["sizing.min_replicas: prod needs at least 2 replicas of every service"]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    raw = base_config()
+    raw["services"][0]["calls"] = ["nope"]
+    raw["services"][1]["port"] = 0
+    raw["services"][2]["imagee"] = "x"
+    raw["colour"] = "blue"
+    found = problems(raw)
+    assert {line.split(":")[0] for line in found} == {
+        "services[0].calls[0]",
+        "services[1].port",
+        "services[2].imagee",
+        "colour",
+    }
+
+
+def test_cross_service_checks_run_even_when_an_entry_is_malformed() -> None:
+    raw = base_config()
+    raw["services"][1]["port"] = "not-a-port"
+    raw["services"][0]["calls"] = ["payments", "ghost"]
+    found = problems(raw)
+    assert "services[0].calls[1]: unknown service 'ghost'" in found
+    assert any(line.startswith("services[1].port:") for line in found)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "millicores"), [("250m", 250), ("1", 1000), ("1.5", 1500), ("0.1", 100)]
+)
+def test_cpu_quantities(quantity: str, millicores: int) -> None:
+    assert cpu_millicores(quantity) == millicores
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"), [("256Mi", 256 * 2**20), ("1Gi", 2**30), ("500M", 500 * 10**6)]
+)
+def test_memory_quantities(quantity: str, size: int) -> None:
+    assert memory_bytes(quantity) == size
+
+
+def test_image_version_label() -> None:
+    assert image_tag("ghcr.io/acme/orders:1.4.2") == "1.4.2"
+    assert image_tag("registry:5000/acme/x@sha256:" + "b" * 64) == "b" * 12
+
+
+# --- property-based ------------------------------------------------------------------------
+
+names = st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True)
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> dict[str, Any]:
+    service_names = draw(
+        st.lists(names, min_size=1, max_size=8, unique=True).filter(
+            lambda ns: not {"default", "vault", "kong"} & set(ns)
+        )
+    )
+    services = []
+    for name in service_names:
+        low = draw(st.integers(1, 5))
+        services.append(
+            {
+                "name": name,
+                "image": f"ghcr.io/acme/{name}:{draw(st.integers(0, 99))}.{draw(st.integers(0, 99))}",
+                "port": draw(st.integers(1, 65535)),
+                "replicas": {"min": low, "max": low + draw(st.integers(0, 10))},
+                "calls": draw(st.lists(st.sampled_from(service_names), unique=True)).copy(),
+                "load_balancing": draw(st.sampled_from(["round_robin", "least_request", "source_ip_hash"])),
+            }
+        )
+    for service in services:
+        service["calls"] = [c for c in service["calls"] if c != service["name"]]
+    return {
+        "environment": draw(st.sampled_from(["local", "dev", "staging"])),
+        "target": "kubernetes",
+        "owner": "team",
+        "cost_center": "cc",
+        "services": services,
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogs())
+def test_generated_valid_catalogs_load(raw: dict[str, Any]) -> None:
+    config = load_platform_config(raw)
+    assert isinstance(config, PlatformConfig)
+    assert [s.name for s in config.services] == [s["name"] for s in raw["services"]]
+
+
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.text(string.printable, max_size=12),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(string.ascii_letters, max_size=5), st.integers(), max_size=2),
+)
+SERVICE_KEYS = [
+    "name",
+    "image",
+    "port",
+    "replicas",
+    "calls",
+    "routes",
+    "resources",
+    "health",
+    "database",
+    "queue",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(catalogs(), st.data())
+def test_generated_bad_values_give_one_line_per_problem_with_a_key_path(
+    raw: dict[str, Any], data: st.DataObject
+) -> None:
+    broken = copy.deepcopy(raw)
+    index = data.draw(st.integers(0, len(broken["services"]) - 1))
+    key = data.draw(st.sampled_from(SERVICE_KEYS))
+    value = data.draw(junk)
+    broken["services"][index][key] = value
+    try:
+        load_platform_config(broken)
+    except ConfigError as exc:
+        assert exc.problems
+        for line in exc.problems:
+            path, sep, message = line.partition(": ")
+            assert sep and message, line
+            assert "\n" not in line
+            assert path.startswith(("services", "environment")), line
+        assert any(line.startswith(f"services[{index}].") for line in exc.problems), exc.problems
+    else:
+        # Only values that really are valid may pass (e.g. a junk dict that is a valid `database`).
+        assert load_platform_config(broken).services[index].name == broken["services"][index]["name"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(catalogs(), st.text(string.ascii_lowercase + "_", min_size=1, max_size=12))
+def test_generated_unknown_keys_are_named(raw: dict[str, Any], key: str) -> None:
+    known = set(PlatformConfig.model_fields["services"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+    assume(key not in known)
+    raw["services"][0][key] = 1
+    assert any(line.startswith(f"services[0].{key}: unknown key") for line in problems(raw))

@@ -1,0 +1,62 @@
+"""Every Kubernetes object of every plan validates: core kinds with kubernetes-validate (strict),
+custom resources against the CRD JSON schemas of the reference directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from rampart.offline.manifests import kubernetes_objects, write_manifests
+from tests.conftest import planned, stack_config
+from tests.support import schemas
+from tests.support.reference import crd_schemas
+
+
+def test_every_core_object_validates_strictly(stack: str) -> None:
+    version = stack_config(stack).kubernetes.version
+    objects = [o for o in kubernetes_objects(planned(stack)) if schemas.is_core(o)]
+    assert len(objects) >= 70
+    problems = {
+        f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}": found
+        for o in objects
+        if (found := schemas.validate_core(o, version))
+    }
+    assert problems == {}
+
+
+def test_every_custom_resource_validates_against_its_crd_schema(stack: str) -> None:
+    directory = crd_schemas()
+    custom = [o for o in kubernetes_objects(planned(stack)) if not schemas.is_core(o)]
+    problems = {
+        f"{o['apiVersion']} {o['kind']} {o['metadata']['name']}": found
+        for o in custom
+        if (found := schemas.validate_custom(o, directory))
+    }
+    assert problems == {}
+
+
+def test_the_validators_reject_bad_objects() -> None:
+    """The checks above would catch a real mistake (a typo'd field, an out-of-enum value)."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "labelz": {}}}
+    assert schemas.validate_core(namespace, "1.33")
+    peer_authentication = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"mtls": {"mode": "STRICTLY"}},
+    }
+    assert schemas.validate_custom(peer_authentication, crd_schemas())
+    peer_authentication["spec"] = {"mtls": {"mode": "STRICT"}}
+    assert schemas.validate_custom(peer_authentication, crd_schemas()) == []
+
+
+def test_manifests_are_written_one_file_per_object(tmp_path: Path) -> None:
+    plan = planned("local")
+    written = write_manifests(plan, tmp_path)
+    assert len(written) == len(list(kubernetes_objects(plan)))
+    assert len(set(written)) == len(written)
+    deployment = yaml.safe_load((tmp_path / "orders" / "deployment-orders.yaml").read_text())
+    assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
+    assert list(deployment)[:3] == ["apiVersion", "kind", "metadata"]
+    assert (tmp_path / "_cluster" / "namespace-orders.yaml").is_file()

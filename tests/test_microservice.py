@@ -1,0 +1,229 @@
+"""The paved-road Microservice component, built alone under mocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as runtime_settings
+
+from components.microservice import Microservice, MicroserviceArgs
+from components.service_network import Peer
+from rampart.config import ServiceSpec, Sizing
+from rampart.offline.mocks import PlanMocks
+from rampart.offline.plan import Plan
+from tests.support.harness import cluster_handle, plan_of
+
+ORDERS = ServiceSpec.model_validate(
+    {
+        "name": "orders",
+        "image": "ghcr.io/acme/orders:1.4.2",
+        "port": 8080,
+        "replicas": {"min": 1, "max": 4},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        "calls": ["payments"],
+    }
+)
+
+
+def build(
+    spec: ServiceSpec = ORDERS,
+    sizing: Sizing | None = None,
+    callers: list[str] | None = None,
+    callees: list[Peer] | None = None,
+    multi_zone: bool = False,
+) -> Plan:
+    def program() -> None:
+        Microservice(
+            spec.name,
+            MicroserviceArgs(
+                spec=spec,
+                environment="dev",
+                sizing=sizing or Sizing(),
+                cluster=cluster_handle(multi_zone),
+                caller_namespaces=callers if callers is not None else ["backoffice"],
+                callees=callees if callees is not None else [Peer("payments", "payments", 9090)],
+            ),
+        )
+
+    return plan_of(program)
+
+
+def one(plan: Plan, kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        r["inputs"]
+        for r in plan.custom()
+        if r["type"].endswith(f":{kind}") and (name is None or r["inputs"]["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"{kind} {name}: {len(found)}"
+    return found[0]
+
+
+def pod_spec(plan: Plan) -> dict[str, Any]:
+    return one(plan, "Deployment")["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_registers_the_whole_paved_road() -> None:
+    plan = build()
+    kinds = sorted(r["type"].rsplit(":", 1)[1] for r in plan.custom())
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "ResourceQuota",
+            "LimitRange",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "NetworkPolicy",
+        ]
+    )
+
+
+def test_namespace_enforces_restricted_pod_security() -> None:
+    labels = one(build(), "Namespace")["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+
+def test_pod_is_hardened_to_restricted_and_checkov_baseline() -> None:
+    pod = pod_spec(build())
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["hostNetwork"] is False and pod["hostPID"] is False and pod["hostIPC"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["runAsUser"] >= 10000
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "startupProbe" not in container
+    assert container["image"] == "ghcr.io/acme/orders:1.4.2"
+    # /tmp is the only writable path, and nothing persists.
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+
+
+def test_api_access_is_opt_in() -> None:
+    plan = build(ORDERS.model_copy(update={"kubernetes_api_access": True}))
+    assert pod_spec(plan)["automountServiceAccountToken"] is True
+    assert one(plan, "ServiceAccount")["automountServiceAccountToken"] is True
+
+
+def test_network_policies_follow_calls() -> None:
+    plan = build(callers=["backoffice", "cart"], callees=[Peer("payments", "payments", 9090)])
+    deny = one(plan, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    ingress = one(plan, "NetworkPolicy", "allow-from-callers")["spec"]["ingress"]
+    assert [
+        p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in ingress[0]["from"]
+    ] == [
+        "backoffice",
+        "cart",
+    ]
+    assert ingress[0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    egress = one(plan, "NetworkPolicy", "allow-to-callees")["spec"]["egress"]
+    assert egress == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "payments"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 9090}],
+        }
+    ]
+
+
+def test_no_callers_and_no_callees_means_no_allow_policies() -> None:
+    plan = build(callers=[], callees=[])
+    names = sorted(
+        r["inputs"]["metadata"]["name"] for r in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    )
+    assert names == ["allow-dns", "default-deny"]
+
+
+def test_quota_is_sized_from_the_declaration() -> None:
+    hard = one(build(sizing=Sizing(quota_headroom=1.5)), "ResourceQuota")["spec"]["hard"]
+    # max 4 replicas + 1 surge pod = 5 pods; x1.5 headroom
+    assert hard["pods"] == "8"
+    assert hard["requests.cpu"] == "750m"
+    assert hard["limits.memory"] == "1920Mi"
+    assert hard["persistentvolumeclaims"] == "0"
+    assert hard["services.loadbalancers"] == "0"
+    assert hard["services.nodeports"] == "0"
+
+
+def test_sizing_floor_raises_min_replicas() -> None:
+    plan = build(sizing=Sizing(min_replicas=2))
+    hpa = one(plan, "HorizontalPodAutoscaler")["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
+    assert one(plan, "Deployment")["spec"]["replicas"] == 2
+    assert one(plan, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("zone_spread", "multi_zone", "expected"),
+    [
+        ("required", True, "DoNotSchedule"),
+        ("required", False, "ScheduleAnyway"),
+        ("preferred", True, "ScheduleAnyway"),
+    ],
+)
+def test_zone_spread(zone_spread: str, multi_zone: bool, expected: str) -> None:
+    sizing = Sizing.model_validate({"zone_spread": zone_spread})
+    constraints = pod_spec(build(sizing=sizing, multi_zone=multi_zone))["topologySpreadConstraints"]
+    by_key = {c["topologyKey"]: c["whenUnsatisfiable"] for c in constraints}
+    assert by_key == {"topology.kubernetes.io/zone": expected, "kubernetes.io/hostname": "ScheduleAnyway"}
+
+
+def test_every_object_uses_the_cluster_provider_and_lives_in_the_service_namespace() -> None:
+    plan = build()
+    for resource in plan.custom():
+        assert resource["provider"].startswith(
+            "urn:pulumi:test::rampart::pulumi:providers:kubernetes::test-k8s::"
+        ), resource["urn"]
+        if resource["type"] != "kubernetes:core/v1:Namespace":
+            assert resource["inputs"]["metadata"]["namespace"] == "orders"
+
+
+def test_hpa_owns_replicas_and_deployment_waits_for_its_account() -> None:
+    plan = build()
+    (deployment,) = plan.of_type("kubernetes:apps/v1:Deployment")
+    assert deployment["ignoreChanges"] == ["spec.replicas"]
+    assert any(dep.endswith("::orders-sa") for dep in deployment["dependencies"])
+    assert any(dep.endswith("::orders-namespace") for dep in deployment["dependencies"])
+
+
+@pytest.fixture
+def sdk_mocks() -> None:
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(PlanMocks(), project="rampart", stack="test", preview=False)
+
+
+@pulumi.runtime.test
+def test_address_output_is_the_cluster_dns_name(sdk_mocks: None) -> pulumi.Output[None]:
+    service = Microservice(
+        "orders",
+        MicroserviceArgs(spec=ORDERS, environment="dev", sizing=Sizing(), cluster=cluster_handle()),
+    )
+
+    def check(values: list[str]) -> None:
+        address, namespace = values
+        assert address == "orders.orders.svc.cluster.local:8080"
+        assert namespace == "orders"
+
+    return pulumi.Output.all(service.address, service.namespace).apply(check)

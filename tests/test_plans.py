@@ -1,0 +1,124 @@
+"""Whole-stack plans of the real stack files: what every service gets, and correct wiring."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rampart.offline.plan import PROVIDER_PREFIX
+from tests.conftest import STACKS, planned, stack_config
+
+PAVED_ROAD = {
+    "kubernetes:core/v1:Namespace": 1,
+    "kubernetes:core/v1:ServiceAccount": 1,
+    "kubernetes:apps/v1:Deployment": 1,
+    "kubernetes:core/v1:Service": 1,
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+    "kubernetes:policy/v1:PodDisruptionBudget": 1,
+    "kubernetes:core/v1:ResourceQuota": 1,
+    "kubernetes:core/v1:LimitRange": 1,
+}
+
+
+def test_every_environment_has_a_stack_file() -> None:
+    assert set(STACKS) >= {"local", "dev", "staging", "prod"}
+
+
+def test_every_service_gets_its_paved_road(stack: str) -> None:
+    plan = planned(stack)
+    config = stack_config(stack)
+    components = {c["urn"].rsplit("::", 1)[1]: c for c in plan.of_type("rampart:paved:Microservice")}
+    assert sorted(components) == sorted(s.name for s in config.services)
+    for spec in config.services:
+        beneath = plan.descendants(components[spec.name]["urn"])
+        counts = Counter(r["type"] for r in beneath)
+        for type_, expected in PAVED_ROAD.items():
+            assert counts[type_] == expected, (stack, spec.name, type_)
+        policies = {
+            r["inputs"]["metadata"]["name"]
+            for r in beneath
+            if r["type"] == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+        }
+        assert {"default-deny", "allow-dns"} <= policies
+        assert ("allow-to-callees" in policies) == bool(spec.calls)
+        assert ("allow-from-callers" in policies) == bool(config.callers_of(spec.name))
+
+
+def test_network_policies_match_the_call_graph_exactly(stack: str) -> None:
+    """Who may send to whom, read back from the NetworkPolicies, equals the declared calls."""
+    plan = planned(stack)
+    config = stack_config(stack)
+    egress_edges: set[tuple[str, str]] = set()
+    ingress_edges: set[tuple[str, str]] = set()
+    for policy in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy"):
+        namespace = policy["inputs"]["metadata"]["namespace"]
+        spec = policy["inputs"]["spec"]
+        for rule in spec.get("egress", []):
+            for peer in rule["to"]:
+                target = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                if target != "kube-system":
+                    egress_edges.add((namespace, target))
+        for rule in spec.get("ingress", []):
+            for peer in rule["from"]:
+                ingress_edges.add(
+                    (peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], namespace)
+                )
+    declared = {(s.name, callee) for s in config.services for callee in s.calls}
+    assert egress_edges == declared
+    assert ingress_edges == declared
+
+
+def test_every_kubernetes_resource_uses_the_explicit_cluster_provider(stack: str) -> None:
+    plan = planned(stack)
+    providers = [r for r in plan.resources if r["type"] == f"{PROVIDER_PREFIX}kubernetes"]
+    assert len(providers) == 1 and not providers[0].get("defaultProvider")
+    reference = f"{providers[0]['urn']}::{providers[0]['id']}"
+    kubernetes = [r for r in plan.custom() if r["type"].startswith("kubernetes:")]
+    assert kubernetes
+    assert {r["provider"] for r in kubernetes} == {reference}
+
+
+def test_nothing_lands_in_the_default_namespace(stack: str) -> None:
+    for resource in planned(stack).custom():
+        metadata = resource["inputs"].get("metadata", {})
+        assert metadata.get("namespace") != "default", resource["urn"]
+
+
+def test_replicas_follow_environment_sizing(stack: str) -> None:
+    plan = planned(stack)
+    floor = stack_config(stack).sizing.min_replicas
+    for hpa in plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler"):
+        assert hpa["inputs"]["spec"]["minReplicas"] >= floor
+    if stack == "prod":
+        assert floor >= 2
+
+
+def test_stack_outputs_name_every_service(stack: str) -> None:
+    outputs = planned(stack).stack_outputs()
+    config = stack_config(stack)
+    assert outputs["environment"] == config.environment
+    assert set(outputs["services"]) == {s.name for s in config.services}
+    assert outputs["services"]["orders"] == "orders.orders.svc.cluster.local:8080"
+
+
+def test_sample_catalog_is_realistic(stack: str) -> None:
+    config = stack_config(stack)
+    assert len(config.services) >= 5
+    orders = config.service("orders")
+    assert {"payments", "inventory"} <= set(orders.calls)
+    assert orders.routes and orders.database is not None
+    notifications = config.service("notifications")
+    assert notifications.queue.consumes and not notifications.routes
+    strategies = {s.load_balancing for s in config.services}
+    assert strategies == {"round_robin", "least_request", "source_ip_hash"}
+
+
+def test_plans_are_deterministic() -> None:
+    from rampart.offline.runner import run_plan
+    from tests.support.reference import PROJECT_ROOT
+
+    first, second = planned("local"), run_plan("local", PROJECT_ROOT)
+    assert sorted(r["urn"] for r in first.resources) == sorted(r["urn"] for r in second.resources)
+    by_urn = second.by_urn()
+    for resource in first.resources:
+        assert resource["inputs"] == by_urn[resource["urn"]]["inputs"], resource["urn"]
+        assert resource.get("id") == by_urn[resource["urn"]].get("id")
