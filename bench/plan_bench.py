@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
+
+from rampart.offline.runner import capture, run_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SIZES = (10, 100, 500)
@@ -50,7 +53,12 @@ def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
 def write_project(directory: Path, size: int) -> None:
     (directory / "Pulumi.yaml").write_text(
         yaml.safe_dump(
-            {"name": "rampart", "runtime": "python", "main": str(PROJECT_ROOT / "infra"), "stackConfigDir": "stacks"}
+            {
+                "name": "rampart",
+                "runtime": "python",
+                "main": str(PROJECT_ROOT / "infra"),
+                "stackConfigDir": "stacks",
+            }
         )
     )
     (directory / "stacks").mkdir()
@@ -66,8 +74,6 @@ def write_project(directory: Path, size: int) -> None:
 
 
 def child_rampart(size: int) -> dict[str, Any]:
-    from rampart.offline.runner import run_plan
-
     with tempfile.TemporaryDirectory() as tmp:
         write_project(Path(tmp), size)
         start = time.perf_counter()
@@ -77,10 +83,6 @@ def child_rampart(size: int) -> dict[str, Any]:
 
 
 def child_floor(count: int) -> dict[str, Any]:
-    import pulumi
-
-    from rampart.offline.runner import capture
-
     def program() -> None:
         for i in range(count):
             pulumi.CustomResource("bench:index:Bare", f"bare-{i}", {"value": i})
@@ -95,7 +97,7 @@ def _peak_mb() -> float:
 
 
 def run_child(kind: str, number: int) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - our own script
+    result = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(number)],
         capture_output=True,
         text=True,

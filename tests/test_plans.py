@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import runpy
 from collections import Counter
 
+import pytest
+
+from rampart.config import ConfigError
+from rampart.offline.mocks import PlanMocks
+from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import PROVIDER_PREFIX
+from rampart.offline.project import load_project, load_stack_config
+from rampart.offline.runner import capture, run_plan
 from tests.conftest import STACKS, planned, stack_config
+from tests.support.reference import PROJECT_ROOT
 
 PAVED_ROAD = {
     "kubernetes:core/v1:Namespace": 1,
@@ -113,12 +122,23 @@ def test_sample_catalog_is_realistic(stack: str) -> None:
 
 
 def test_plans_are_deterministic() -> None:
-    from rampart.offline.runner import run_plan
-    from tests.support.reference import PROJECT_ROOT
-
     first, second = planned("local"), run_plan("local", PROJECT_ROOT)
     assert sorted(r["urn"] for r in first.resources) == sorted(r["urn"] for r in second.resources)
     by_urn = second.by_urn()
     for resource in first.resources:
         assert resource["inputs"] == by_urn[resource["urn"]]["inputs"], resource["urn"]
         assert resource.get("id") == by_urn[resource["urn"]].get("id")
+
+
+def test_bad_config_stops_before_any_resource_is_registered() -> None:
+    project = load_project(PROJECT_ROOT)
+    values = dict(load_stack_config(project, "local").values)
+    values["rampart:services"] = values["rampart:services"].replace(
+        '"calls": ["payments"', '"calls": ["paymnts"'
+    )
+    monitor = CapturingMonitor(PlanMocks())
+    with pytest.raises(ConfigError, match=r"services\[0\]\.calls\[0\]: unknown service 'paymnts'"):
+        capture(
+            lambda: runpy.run_path(str(project.main), run_name="__main__"), config=values, monitor=monitor
+        )
+    assert [r["type"] for r in monitor.registrations] == ["pulumi:pulumi:Stack"]

@@ -64,15 +64,17 @@ def run_plan(stack: str, root: Path | None = None) -> Plan:
 
 def capture(
     program: Callable[[], None],
+    *,
     project: str = "rampart",
     stack: str = "test",
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    monitor: CapturingMonitor | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``program`` inside a fresh root Stack under the capturing mock monitor and
     return every registration once all outstanding work (and so every output) has settled."""
     config = config or {}
-    monitor = CapturingMonitor(PlanMocks(region=config.get("aws:region", DEFAULT_REGION)))
+    monitor = monitor or CapturingMonitor(PlanMocks(region=config.get("aws:region", DEFAULT_REGION)))
     runtime_settings.configure(
         MockSettings(
             monitor=monitor,
