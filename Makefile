@@ -12,8 +12,11 @@ PYTEST_WORKERS ?= 2
 # under a passphrase: no Pulumi Cloud account. Other stacks use whatever backend you are logged in to.
 LOCAL_BACKEND := file://$(CURDIR)/.pulumi-state
 LOCAL_PASSPHRASE_FILE := $(CURDIR)/.pulumi-passphrase
+# Each policy pack with this stack's enforcement config, as `pulumi preview/up` take them.
+POLICY_PACKS := $(patsubst policies/%/PulumiPolicy.yaml,%,$(wildcard policies/*/PulumiPolicy.yaml))
+POLICY_FLAGS = $(foreach p,$(POLICY_PACKS),--policy-pack policies/$(p) --policy-pack-config policies/config/$(STACK)/$(p).json)
 
-.PHONY: help venv plan manifests test lint typecheck unit bench schemas preview up destroy clean
+.PHONY: help venv plan manifests policy test lint typecheck unit bench schemas preview up destroy clean local-backend
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,14 +31,18 @@ venv: $(STAMP)  ## create .venv and install Rampart with its pinned dependencies
 plan: $(STAMP)  ## offline plan of STACK (default local): summary, policy gate; no cloud, no CLI
 	$(BIN)/rampart plan --stack $(STACK) --out out/plan-$(STACK).json
 
+policy: $(STAMP)  ## run the policy packs on an existing export: make policy FILE=out/plan-dev.json
+	$(BIN)/rampart policy --file $(FILE)
+
 manifests: $(STAMP)  ## write STACK's Kubernetes objects to out/manifests/STACK/
 	$(BIN)/rampart manifests --stack $(STACK) --out out/manifests/$(STACK)
 
-test: lint typecheck unit  ## everything CI runs: ruff, mypy, pytest
+test: lint typecheck unit  ## everything CI runs: ruff, bandit, mypy, pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r infra components rampart policies
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -70,12 +77,12 @@ local-backend: $(LOCAL_PASSPHRASE_FILE)
 preview: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi preview -s STACK with the policy packs
 	$(require_pulumi)
 	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
-	$(pulumi_env) pulumi preview --stack $(STACK) $(foreach p,$(wildcard policies/*/PulumiPolicy.yaml),--policy-pack $(dir $(p)))
+	$(pulumi_env) pulumi preview --stack $(STACK) $(POLICY_FLAGS)
 
 up: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi up -s STACK (local: the current kubeconfig's cluster)
 	$(require_pulumi)
 	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
-	$(pulumi_env) pulumi up --stack $(STACK) $(foreach p,$(wildcard policies/*/PulumiPolicy.yaml),--policy-pack $(dir $(p)))
+	$(pulumi_env) pulumi up --stack $(STACK) $(POLICY_FLAGS)
 
 destroy: $(STAMP)  ## pulumi destroy -s STACK
 	$(require_pulumi)

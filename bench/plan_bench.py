@@ -1,8 +1,9 @@
-"""Benchmark the offline plan on synthetic catalogs (`make bench`).
+"""Benchmark the offline plan and the policy gate on synthetic catalogs (`make bench`).
 
 For each catalog size it plans the real program in a fresh process and prints seconds,
-resources registered, peak memory, and the ratio to the SDK floor: the same number of
-bare resources registered under the same mocks, without any of our components.
+resources registered, peak memory, the ratio to the SDK floor (the same number of bare
+resources registered under the same mocks, without any of our components), and the time
+the policy gate takes on that plan. Then the gate's time on the prod stack's plan.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from rampart.offline.gate import discover_packs, run_gate
+from rampart.offline.plan import Plan
 from rampart.offline.runner import capture, run_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +82,22 @@ def child_rampart(size: int) -> dict[str, Any]:
         start = time.perf_counter()
         plan = run_plan("bench", Path(tmp))
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "resources": len(plan.resources), "peak_mb": _peak_mb()}
+    peak = _peak_mb()
+    return {
+        "seconds": seconds,
+        "resources": len(plan.resources),
+        "peak_mb": peak,
+        "gate": _gate_seconds(plan),
+    }
+
+
+def child_stack(stack: str) -> dict[str, Any]:
+    plan = run_plan(stack, PROJECT_ROOT)
+    return {"resources": len(plan.resources), "gate": _gate_seconds(plan)}
+
+
+def _gate_seconds(plan: Plan) -> float:
+    return run_gate(plan, discover_packs(PROJECT_ROOT), PROJECT_ROOT / "policies" / "config").seconds
 
 
 def child_floor(count: int) -> dict[str, Any]:
@@ -96,7 +114,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(kind: str, number: int) -> dict[str, Any]:
+def run_child(kind: str, number: int | str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, __file__, "--child", kind, str(number)],
         capture_output=True,
@@ -112,10 +130,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args()
     if args.child:
-        kind, number = args.child[0], int(args.child[1])
-        print(json.dumps(child_rampart(number) if kind == "rampart" else child_floor(number)))
+        kind = args.child[0]
+        if kind == "stack":
+            print(json.dumps(child_stack(args.child[1])))
+        else:
+            print(
+                json.dumps(
+                    child_rampart(int(args.child[1]))
+                    if kind == "rampart"
+                    else child_floor(int(args.child[1]))
+                )
+            )
         return
-    header = f"{'services':>8} {'seconds':>8} {'resources':>9} {'peak MB':>8} {'floor s':>8} {'ratio':>6}"
+    columns = [("services", 8), ("seconds", 8), ("resources", 9), ("peak MB", 8), ("floor s", 8)]
+    header = " ".join(f"{title:>{width}}" for title, width in [*columns, ("ratio", 6), ("gate s", 7)])
     print(header)
     print("-" * len(header))
     for size in args.sizes:
@@ -124,9 +152,11 @@ def main() -> None:
         ratio = ours["seconds"] / floor["seconds"]
         print(
             f"{size:>8} {ours['seconds']:>8.2f} {ours['resources']:>9} {ours['peak_mb']:>8.0f} "
-            f"{floor['seconds']:>8.2f} {ratio:>6.1f}",
+            f"{floor['seconds']:>8.2f} {ratio:>6.1f} {ours['gate']:>7.2f}",
             flush=True,
         )
+    prod = run_child("stack", "prod")
+    print(f"policy gate on the prod stack's plan: {prod['gate']:.2f} s for {prod['resources']} resources")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class ClusterHandle:
 class ExistingClusterArgs:
     context: str | None
     kubernetes_version: str
+    multi_zone: bool
 
 
 class ExistingCluster(pulumi.ComponentResource):
@@ -48,6 +49,6 @@ class ExistingCluster(pulumi.ComponentResource):
             provider=provider,
             name=name,
             kubernetes_version=args.kubernetes_version,
-            multi_zone=False,
+            multi_zone=args.multi_zone,
         )
         self.register_outputs({"context": args.context or "(current)"})

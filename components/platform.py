@@ -25,7 +25,9 @@ class Platform(pulumi.ComponentResource):
         self.cluster = ExistingCluster(
             "cluster",
             ExistingClusterArgs(
-                context=config.kubernetes.context, kubernetes_version=config.kubernetes.version
+                context=config.kubernetes.context,
+                kubernetes_version=config.kubernetes.version,
+                multi_zone=config.kubernetes.multi_zone,
             ),
             opts=child,
         ).handle

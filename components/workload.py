@@ -64,7 +64,7 @@ def container(spec: ServiceSpec) -> k8s.core.v1.ContainerArgs:
             capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp")],  # noqa: S108 - an emptyDir, not the host's /tmp
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp")],  # nosec B108 # noqa: S108 - an emptyDir, not the host's /tmp
     )
 
 

@@ -13,11 +13,12 @@ import typer
 from rich.console import Console
 
 from rampart.config import ConfigError
-from rampart.offline import summary
+from rampart.offline import policy_report, summary
+from rampart.offline.gate import GateError, discover_packs, run_gate
 from rampart.offline.manifests import write_manifests
 from rampart.offline.plan import Plan, PlanFileError
-from rampart.offline.project import StackFileError
-from rampart.offline.runner import run_plan, stack_platform_config
+from rampart.offline.project import StackFileError, load_project, load_stack_config
+from rampart.offline.runner import project_root, run_plan, stack_platform_config
 
 app = typer.Typer(
     help="Rampart: plan the platform offline, under the Pulumi SDK's mocks, from a stack's config.",
@@ -48,7 +49,7 @@ def _user_errors(stack: str | None = None) -> Iterator[None]:
         for problem in exc.problems:
             err.print(f"  {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    except (StackFileError, PlanFileError) as exc:
+    except (StackFileError, PlanFileError, GateError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
@@ -71,13 +72,48 @@ def plan(
         Path | None, typer.Option("--out", "-o", help="Write the plan as a `pulumi stack export` (v3) file")
     ] = None,
     project: ProjectOption = None,
+    no_policy: Annotated[bool, typer.Option("--no-policy", help="Skip the policy gate")] = False,
 ) -> None:
-    """Run the real program under mocks and summarise every resource it would register."""
+    """Run the real program under mocks, summarise every resource it would register, and run
+    the policy packs against it (exit 1 on any mandatory violation)."""
     captured = _plan(stack, project)
     summary.render(captured, out, _guard(lambda: stack_platform_config(stack, project), stack))
     if out_file is not None:
         captured.write(out_file)
         out.print(f"wrote {out_file} ({len(captured.resources)} resources, secrets redacted)")
+    if not no_policy:
+        _gate(captured, project)
+
+
+def _gate(captured: Plan, project: Path | None) -> None:
+    root = project or project_root()
+
+    def run() -> policy_report.GateResult:
+        project_files = load_project(root)
+        known = captured.stack in project_files.stacks()
+        stack_values = load_stack_config(project_files, captured.stack).values if known else {}
+        return run_gate(captured, discover_packs(root), root / "policies" / "config", stack_values)
+
+    result = _guard(run, captured.stack)
+    policy_report.render(result, out)
+    if result.mandatory:
+        raise typer.Exit(1)
+
+
+@app.command()
+def policy(
+    plan_file: Annotated[Path, typer.Option("--file", "-f", help="A plan export (`rampart plan --out`)")],
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="Enforce this stack's policy config (default: the plan's)"),
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Run the policy packs against an existing plan export, as `pulumi preview` would."""
+    captured = _guard(lambda: Plan.read(plan_file))
+    if stack is not None:
+        captured.stack = stack
+    _gate(captured, project)
 
 
 @app.command()

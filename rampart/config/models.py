@@ -138,6 +138,9 @@ class KubernetesTarget(StrictModel):
 
     # kubeconfig context; the current context when unset.
     context: NonEmptyStr | None = None
+    # Whether the nodes span availability zones (carry topology.kubernetes.io/zone): only
+    # then can zone spread be required.
+    multi_zone: StrictBool = False
     # Kubernetes minor version the objects are validated against.
     version: StrictStr = Field(default="1.33", pattern=r"^1\.[0-9]{2}$")
 

@@ -13,7 +13,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
-PLACEHOLDER_SECRET = "rampart-offline-placeholder"  # noqa: S105 - a marker, never a credential
+PLACEHOLDER_SECRET = "rampart-offline-placeholder"  # nosec B105 # noqa: S105 - a marker, never a credential
 
 
 def digest(*parts: str, length: int = 8) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 SIG = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the engine's secret marker, not a secret
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # nosec B105 # noqa: S105 - the engine's secret marker, not a secret
 RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 REDACTED = "rampart-offline-plan:redacted"

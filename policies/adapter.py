@@ -1,0 +1,134 @@
+"""Adapt Rampart rules to pulumi_policy, so each pack runs under `pulumi preview --policy-pack`
+and under Rampart's offline gate alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies.catalog import rules_for
+from policies.model import NotApplicable, Pack, Resource, Rule
+
+SEVERITY = {
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
+# Every rule accepts a free-text reason, so a config file can say why a rule is relaxed.
+REASON_SCHEMA = {"reason": {"type": "string"}}
+
+
+def plain(value: Any) -> Any:
+    """pulumi_policy hands policies read-only proxies (a Mapping, a Sequence that is not a
+    list); rules see plain dicts and lists, exactly as in their fixture tests."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [plain(item) for item in value]
+    return value
+
+
+def _config(args: Any, rule: Rule) -> Mapping[str, Any]:
+    return rule.defaults() | {k: plain(v) for k, v in dict(args.get_config() or {}).items() if k != "reason"}
+
+
+def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
+    assert rule.check is not None
+    check = rule.check
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type not in rule.types:
+            return
+        resource = Resource(
+            urn=args.urn,
+            type=args.resource_type,
+            name=args.name,
+            props=plain(args.props),
+            protect=bool(args.opts.protect),
+            parent=getattr(args.opts, "parent", None),
+        )
+        try:
+            for message in check(resource, _config(args, rule)):
+                report_violation(message, None)
+        except NotApplicable as exc:
+            args.not_applicable(str(exc))
+
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        config_schema=_schema(rule),
+        **_metadata(rule),
+    )
+
+
+def _stack_policy(rule: Rule) -> StackValidationPolicy:
+    assert rule.stack_check is not None
+    stack_check = rule.stack_check
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [
+            Resource(
+                urn=r.urn,
+                type=r.resource_type,
+                name=r.name,
+                props=plain(r.props),
+                protect=bool(r.opts.protect),
+                parent=r.parent.urn if r.parent is not None else None,
+                dependencies=tuple(d.urn for d in r.dependencies),
+            )
+            for r in args.resources
+        ]
+        try:
+            for violation in stack_check(resources, _config(args, rule)):
+                report_violation(violation.message, violation.urn)
+        except NotApplicable as exc:
+            args.not_applicable(str(exc))
+
+    return StackValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        config_schema=_schema(rule),
+        **_metadata(rule),
+    )
+
+
+def _schema(rule: Rule) -> PolicyConfigSchema:
+    return PolicyConfigSchema(properties={**rule.config_schema, **REASON_SCHEMA})
+
+
+def _metadata(rule: Rule) -> dict[str, Any]:
+    return {
+        "severity": SEVERITY[rule.severity],
+        "remediation_steps": rule.remediation,
+        "tags": [rule.group, *rule.controls],
+    }
+
+
+def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
+    return _stack_policy(rule) if rule.is_stack_rule else _resource_policy(rule)
+
+
+def serve_pack(pack: Pack, description: str) -> None:
+    """Build the pack and serve it to the engine (blocks; this is the pack's __main__)."""
+    PolicyPack(
+        name=f"rampart-{pack}",
+        description=description,
+        # Mandatory unless a stack's policy config relaxes a rule (with a reason).
+        enforcement_level=EnforcementLevel.MANDATORY,
+        policies=[to_policy(rule) for rule in rules_for(pack)],
+    )

@@ -1,0 +1,1 @@
+"""Policy rules, one module per area. Each module exposes ``RULES: tuple[Rule, ...]``."""

@@ -1,0 +1,93 @@
+"""Reliability rules for workloads: enough replicas, a disruption budget, zone spread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policies.model import Resource, Rule, Violation, number, of_types
+from policies.rules.kubernetes import DEPLOYMENT, STATEFUL_SET, pod_spec
+
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+ZONE_KEY = "topology.kubernetes.io/zone"
+MIN_REPLICAS = {"minReplicas": {"type": "integer", "minimum": 1, "default": 2}}
+
+
+def _replicas(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    minimum = config["minReplicas"]
+    if resource.type == HPA:
+        replicas = number(resource.get("spec.minReplicas"), 1)
+        what = "minReplicas"
+    else:
+        replicas = number(resource.get("spec.replicas"), 1)
+        what = "replicas"
+    if replicas < minimum:
+        yield f"{resource.object_name}: {what} is {replicas:g} (needs at least {minimum:g})"
+
+
+def _template_labels(workload: Resource) -> Mapping[str, Any]:
+    labels = workload.get("spec.template.metadata.labels") or {}
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def _pdb(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
+    budgets = list(of_types(resources, PDB))
+    for workload in of_types(resources, DEPLOYMENT, STATEFUL_SET):
+        labels = _template_labels(workload)
+        covered = any(
+            budget.namespace == workload.namespace
+            and (selector := budget.get("spec.selector.matchLabels") or {})
+            and all(labels.get(key) == value for key, value in selector.items())
+            for budget in budgets
+        )
+        if not covered:
+            yield Violation(f"{workload.object_name}: no PodDisruptionBudget selects its pods", workload.urn)
+
+
+def _zone_spread(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    constraints = pod_spec(resource).get("topologySpreadConstraints") or []
+    zone = [c for c in constraints if c.get("topologyKey") == ZONE_KEY]
+    if not zone:
+        yield f"{resource.object_name}: no topology spread across zones ({ZONE_KEY})"
+    elif config["requireHardSpread"] and not any(c.get("whenUnsatisfiable") == "DoNotSchedule" for c in zone):
+        yield f"{resource.object_name}: zone spread is only preferred (whenUnsatisfiable: ScheduleAnyway)"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        name="workload-replicas",
+        description="Every long-running workload runs at least two replicas.",
+        severity="medium",
+        remediation="Raise replicas.min (or sizing.min_replicas for the environment) to at least 2.",
+        controls=("rampart-reliability",),
+        pack="reliability",
+        group="reliability",
+        types=(DEPLOYMENT, STATEFUL_SET, HPA),
+        check=_replicas,
+        config_schema=MIN_REPLICAS,
+    ),
+    Rule(
+        name="workload-disruption-budget",
+        description="Every Deployment and StatefulSet has a PodDisruptionBudget selecting its pods.",
+        severity="medium",
+        remediation="Add a PodDisruptionBudget whose selector matches the pod template's labels.",
+        controls=("rampart-reliability",),
+        pack="reliability",
+        group="reliability",
+        stack_check=_pdb,
+    ),
+    Rule(
+        name="workload-zone-spread",
+        description="Workload pods spread across availability zones.",
+        severity="medium",
+        remediation="Add a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable: "
+        "DoNotSchedule (sizing.zone_spread: required on a multi-zone cluster).",
+        controls=("rampart-reliability",),
+        pack="reliability",
+        group="reliability",
+        types=(DEPLOYMENT, STATEFUL_SET),
+        check=_zone_spread,
+        config_schema={"requireHardSpread": {"type": "boolean", "default": True}},
+    ),
+)
