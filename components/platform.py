@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.aws.cluster import AwsCluster, AwsClusterArgs
 from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
 from components.microservice import Microservice, MicroserviceArgs
 from components.service_network import Peer
@@ -22,15 +23,7 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:Platform", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.cluster = ExistingCluster(
-            "cluster",
-            ExistingClusterArgs(
-                context=config.kubernetes.context,
-                kubernetes_version=config.kubernetes.version,
-                multi_zone=config.kubernetes.multi_zone,
-            ),
-            opts=child,
-        ).handle
+        self.cluster = _cluster_layer(config, child)
 
         # Each service lives in the namespace named after it.
         peers = {s.name: Peer(name=s.name, namespace=s.name, port=s.port) for s in config.services}
@@ -50,3 +43,33 @@ class Platform(pulumi.ComponentResource):
             for spec in config.services
         }
         self.register_outputs({"services": {name: svc.address for name, svc in self.services.items()}})
+
+
+def _cluster_layer(config: PlatformConfig, opts: pulumi.ResourceOptions) -> ClusterHandle:
+    """The cluster, by target: an EKS cluster Rampart builds, or one that already exists."""
+    if config.target == "aws":
+        assert config.aws is not None  # enforced when the config is loaded
+        return AwsCluster(
+            "cluster",
+            AwsClusterArgs(
+                environment=config.environment,
+                settings=config.aws,
+                kubernetes_version=config.kubernetes.version,
+                tags={
+                    "environment": config.environment,
+                    "owner": config.owner,
+                    "cost-center": config.cost_center,
+                },
+                protect=config.environment in ("staging", "prod"),
+            ),
+            opts=opts,
+        ).handle
+    return ExistingCluster(
+        "cluster",
+        ExistingClusterArgs(
+            context=config.kubernetes.context,
+            kubernetes_version=config.kubernetes.version,
+            multi_zone=config.kubernetes.multi_zone,
+        ),
+        opts=opts,
+    ).handle

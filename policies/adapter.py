@@ -59,6 +59,7 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
             props=plain(args.props),
             protect=bool(args.opts.protect),
             parent=getattr(args.opts, "parent", None),
+            provider=args.provider.urn if args.provider is not None else None,
         )
         try:
             for message in check(resource, _config(args, rule)):
@@ -89,6 +90,7 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
                 protect=bool(r.opts.protect),
                 parent=r.parent.urn if r.parent is not None else None,
                 dependencies=tuple(d.urn for d in r.dependencies),
+                provider=r.provider.urn if r.provider is not None else None,
             )
             for r in args.resources
         ]

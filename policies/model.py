@@ -31,6 +31,8 @@ class Resource:
     protect: bool = False
     parent: str | None = None
     dependencies: tuple[str, ...] = ()
+    # The URN of the provider that manages it (None for components and providers).
+    provider: str | None = None
 
     def get(self, path: str, default: Any = None) -> Any:
         """``get("spec.template.spec")``: a nested property, or ``default``."""

@@ -134,13 +134,77 @@ def test_base_config_loads_with_secure_defaults() -> None:
         ("services.0.load_balancing", "random", "services[0].load_balancing: Input should be 'round_robin'"),
         ("environment", "qa", "environment: Input should be 'local', 'dev', 'staging' or 'prod', got 'qa'"),
         ("services", [], "services: List should have at least 1 item"),
-        ("target", "aws", "target: 'aws' is not available yet"),
+        ("target", "aws", "aws: required when target is 'aws'"),
+        (
+            "aws",
+            {
+                "region": "eu-west-1",
+                "availability_zones": ["eu-west-1a", "eu-west-1b"],
+                "admin_principal_arns": ["arn:aws:iam::123456789012:role/admin"],
+            },
+            "aws: only used when target is 'aws'",
+        ),
     ],
 )
 def test_bad_input_names_its_key_path(path: str, value: Any, expected: str) -> None:
     found = problems(with_change(path, value))
     assert any(line.startswith(expected) for line in found), found
     assert all("\n" not in line for line in found)
+
+
+AWS = {
+    "region": "eu-west-1",
+    "availability_zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+    "admin_principal_arns": ["arn:aws:iam::123456789012:role/admin"],
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"availability_zones": ["eu-west-1a", "us-east-1b"]},
+            "aws: availability_zones must all be in eu-west-1",
+        ),
+        (
+            {"endpoint_public_access": True},
+            "aws: endpoint_public_access needs an explicit public_access_cidrs",
+        ),
+        (
+            {"endpoint_public_access": True, "public_access_cidrs": ["0.0.0.0/0"]},
+            "aws: public_access_cidrs may not contain 0.0.0.0/0",
+        ),
+        (
+            {"flow_log_retention_days": 10},
+            "aws: flow_log_retention_days 10 is not a CloudWatch retention period",
+        ),
+        ({"admin_principal_arns": ["admin"]}, "aws.admin_principal_arns[0]: String should match pattern"),
+        ({"admin_principal_arns": []}, "aws.admin_principal_arns: List should have at least 1 item"),
+        (
+            {"system_nodes": {"min_size": 3, "desired_size": 2, "max_size": 4}},
+            "aws.system_nodes: sizes must satisfy min_size <= desired_size <= max_size",
+        ),
+        ({"region": "Europe"}, "aws.region: String should match pattern"),
+        ({"vpc_cidr": "10.0.0.0/24"}, "aws: vpc_cidr 10.0.0.0/24 must be an IPv4 block from /16 to /22"),
+    ],
+)
+def test_bad_aws_settings(changes: dict[str, Any], expected: str) -> None:
+    raw = base_config() | {"target": "aws", "aws": AWS | changes}
+    found = problems(raw)
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_public_endpoint_is_never_allowed_in_prod() -> None:
+    settings = AWS | {"endpoint_public_access": True, "public_access_cidrs": ["203.0.113.0/24"]}
+    raw = base_config() | {
+        "target": "aws",
+        "aws": settings,
+        "environment": "prod",
+        "sizing": {"min_replicas": 2},
+    }
+    assert problems(raw) == ["aws.endpoint_public_access: never in prod; reach the API through the VPC"]
+    raw["environment"] = "dev"
+    assert load_platform_config(raw).aws is not None
 
 
 def test_missing_required_key() -> None:

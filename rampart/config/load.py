@@ -128,8 +128,16 @@ def catalog_problems(services: object) -> Iterator[str]:
 
 
 def _target_problems(config: PlatformConfig) -> Iterator[str]:
-    if config.target == "aws":
-        yield "target: 'aws' is not available yet (the AWS layer is not built); use 'kubernetes'"
+    if config.target == "aws" and config.aws is None:
+        yield "aws: required when target is 'aws' (region, availability_zones, admin_principal_arns, ...)"
+    if config.target == "kubernetes" and config.aws is not None:
+        yield "aws: only used when target is 'aws'"
+    if (
+        config.aws is not None
+        and config.aws.endpoint_public_access
+        and config.environment in ("staging", "prod")
+    ):
+        yield f"aws.endpoint_public_access: never in {config.environment}; reach the API through the VPC"
     if config.environment == "prod" and config.sizing.min_replicas < 2:
         yield "sizing.min_replicas: prod needs at least 2 replicas of every service"
 

@@ -7,6 +7,7 @@ gives the same plan, byte for byte, every time.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
@@ -20,14 +21,36 @@ def digest(*parts: str, length: int = 8) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
 
 
+# Physical-id prefixes AWS uses, so ids in the plan look like the real thing.
+EC2_ID_PREFIXES = {
+    "vpc": "vpc",
+    "subnet": "subnet",
+    "securitygroup": "sg",
+    "defaultsecuritygroup": "sg",
+    "routetable": "rtb",
+    "internetgateway": "igw",
+    "natgateway": "nat",
+    "eip": "eipalloc",
+    "vpcendpoint": "vpce",
+    "flowlog": "fl",
+    "launchtemplate": "lt",
+}
+# ARN resource part per type, where it is not "<kind>/<id>".
+GLOBAL_SERVICES = {"iam", "cloudfront", "route53"}
+
+
 class PlanMocks(Mocks):
     def __init__(self, region: str = DEFAULT_REGION) -> None:
         self.region = region
+        # Provider id -> its inputs: AWS default tags flow into every resource's tagsAll.
+        self.providers: dict[str, dict[str, Any]] = {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         package = args.typ.split(":")[0]
         if args.typ.startswith("pulumi:providers:"):
-            return digest(args.typ, args.name, length=32), dict(args.inputs)
+            provider_id = digest(args.typ, args.name, length=32)
+            self.providers[provider_id] = dict(args.inputs)
+            return provider_id, dict(args.inputs)
         if package == "kubernetes":
             return self._kubernetes(args)
         if package == "aws":
@@ -36,7 +59,7 @@ class PlanMocks(Mocks):
             return self._random(args)
         return f"{args.name}-{digest(args.typ, args.name)}", dict(args.inputs)
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         function = args.token
         if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -44,15 +67,15 @@ class PlanMocks(Mocks):
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/rampart",
                 "userId": "AIDAOFFLINE",
                 "id": ACCOUNT_ID,
-            }, None
+            }, []
         if function == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if function == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if function == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{zone}" for zone in "abc"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": self.region}, None
-        return {}, None
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": self.region}, []
+        return {}, []
 
     def _kubernetes(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -86,12 +109,69 @@ class PlanMocks(Mocks):
     def _aws(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         service = args.typ.split(":")[1].split("/")[0]
-        kind = args.typ.rsplit(":", 1)[1].lower()
-        resource_id = f"{kind}-{digest(args.typ, args.name, length=17)}"
-        state.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{resource_id}")
-        state.setdefault("id", resource_id)
-        state.setdefault("tagsAll", state.get("tags") or {})
-        return resource_id, state
+        kind = args.typ.rsplit(":", 1)[1]
+        name = state.get("name") or f"{args.name}-{digest(args.typ, args.name, length=7)}"
+        prefix = EC2_ID_PREFIXES.get(kind.lower())
+        resource_id = f"{prefix}-{digest(args.typ, args.name, length=17)}" if prefix else name
+        region = "" if service in GLOBAL_SERVICES else self.region
+        state.setdefault("name", name)
+        state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{kind.lower()}/{resource_id}")
+        state["id"] = resource_id
+        default_tags = self._default_tags(args.provider)
+        state["tagsAll"] = default_tags | dict(state.get("tags") or {})
+        shaped = self._aws_shapes(args.typ, name, state)
+        return resource_id, state | shaped
+
+    def _default_tags(self, provider: str | None) -> dict[str, Any]:
+        provider_id = (provider or "").rsplit("::", 1)[-1]
+        default_tags = self.providers.get(provider_id, {}).get("defaultTags") or {}
+        if isinstance(default_tags, str):  # providers receive nested config as JSON text
+            default_tags = json.loads(default_tags)
+        tags = default_tags.get("tags")
+        return dict(tags) if isinstance(tags, dict) else {}
+
+    def _aws_shapes(self, typ: str, name: str, state: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911 - one return per type
+        """Outputs specific to a type that downstream resources read."""
+        region, account = self.region, ACCOUNT_ID
+        if typ == "aws:iam/role:Role":
+            return {
+                "arn": f"arn:aws:iam::{account}:role/{name}",
+                "uniqueId": f"AROA{digest(name, length=16)}",
+            }
+        if typ == "aws:iam/policy:Policy":
+            return {"arn": f"arn:aws:iam::{account}:policy/{name}"}
+        if typ == "aws:kms/key:Key":
+            key_id = _uuid(typ, name)
+            return {"keyId": key_id, "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            return {"arn": f"arn:aws:logs:{region}:{account}:log-group:{name}"}
+        if typ == "aws:sqs/queue:Queue":
+            return {
+                "arn": f"arn:aws:sqs:{region}:{account}:{name}",
+                "url": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+            }
+        if typ == "aws:ec2/vpc:Vpc":
+            return {
+                "defaultSecurityGroupId": f"sg-{digest(name, 'default', length=17)}",
+                "mainRouteTableId": f"rtb-{digest(name, 'main', length=17)}",
+            }
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            return {"latestVersion": 1, "defaultVersion": 1}
+        if typ == "aws:eks/cluster:Cluster":
+            host = digest(name, length=32).upper()
+            vpc_config = dict(state.get("vpcConfig") or {})
+            vpc_config["clusterSecurityGroupId"] = f"sg-{digest(name, 'cluster', length=17)}"
+            return {
+                "arn": f"arn:aws:eks:{region}:{account}:cluster/{name}",
+                "endpoint": f"https://{host}.gr7.{region}.eks.amazonaws.com",
+                "certificateAuthority": {
+                    "data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm9mZmxpbmUKLS0tLS1FTkQ="
+                },
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{host}"}]}],
+                "vpcConfig": vpc_config,
+                "status": "ACTIVE",
+            }
+        return {}
 
     def _random(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)

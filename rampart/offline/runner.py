@@ -74,7 +74,7 @@ def capture(
     """Run ``program`` inside a fresh root Stack under the capturing mock monitor and
     return every registration once all outstanding work (and so every output) has settled."""
     config = config or {}
-    monitor = monitor or CapturingMonitor(PlanMocks(region=config.get("aws:region", DEFAULT_REGION)))
+    monitor = monitor or CapturingMonitor(PlanMocks(region=_region(config)))
     runtime_settings.configure(
         MockSettings(
             monitor=monitor,
@@ -92,6 +92,14 @@ def capture(
     set_all_config(config, secret_keys or [])
     _sync_await(run_in_stack(program))
     return monitor.registrations
+
+
+def _region(config: dict[str, str]) -> str:
+    """The AWS region the program will use, so mock ARNs and endpoints name it."""
+    settings = namespace_values(config).get("aws")
+    if isinstance(settings, dict) and isinstance(settings.get("region"), str):
+        return str(settings["region"])
+    return config.get("aws:region", DEFAULT_REGION)
 
 
 def stack_platform_config(stack: str, root: Path | None = None) -> PlatformConfig:

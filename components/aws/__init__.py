@@ -1,0 +1,1 @@
+"""The `aws` target: network, EKS cluster, nodes, add-ons, from raw pulumi-aws resources."""

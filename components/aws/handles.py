@@ -1,0 +1,37 @@
+"""What the AWS layers hand each other: small typed handles, no reaching into children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class NetworkHandle:
+    vpc_id: pulumi.Output[str]
+    vpc_cidr: str
+    availability_zones: list[str]
+    # One subnet per availability zone, in the order of availability_zones.
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+    isolated_subnet_ids: list[pulumi.Output[str]]
+
+
+@dataclass(frozen=True)
+class EksHandle:
+    """The cluster as the add-on layers (Karpenter, load-balancer controller) need it."""
+
+    cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    # The security group EKS creates for the control plane and managed nodes.
+    cluster_security_group_id: pulumi.Output[str]
+    # Role of the nodes Karpenter launches (it needs an access entry, created by the cluster layer).
+    karpenter_node_role: aws.iam.Role
+    # Encrypts node volumes (EBS) everywhere: managed node group and Karpenter nodes.
+    ebs_kms_key_arn: pulumi.Output[str]
+    region: str
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]

@@ -1,0 +1,120 @@
+"""Platform wiring rules: explicit providers, required tags, NetworkPolicy enforcement on EKS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policies.model import Resource, Rule, Violation, of_types
+
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+EKS_ADDON = "aws:eks/addon:Addon"
+AWS_PROVIDER = "pulumi:providers:aws"
+MANAGED_PACKAGES = ("aws", "kubernetes")
+REQUIRED_TAGS = {
+    "requiredTags": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": ["environment", "owner", "cost-center"],
+    }
+}
+
+
+def _explicit_providers(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
+    # A default provider deploys wherever the ambient credentials or kubeconfig point.
+    for resource in resources:
+        if resource.type.split(":")[0] not in MANAGED_PACKAGES or not resource.provider:
+            continue
+        provider_name = resource.provider.rsplit("::", 1)[-1]
+        if provider_name.startswith("default"):
+            yield Violation(
+                f"{resource.name}: uses the default {resource.type.split(':')[0]} provider", resource.urn
+            )
+
+
+def _provider_default_tags(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    default_tags = resource.get("defaultTags") or {}
+    if isinstance(default_tags, str):  # providers receive nested config as JSON text
+        default_tags = json.loads(default_tags) if default_tags.startswith("{") else {}
+    tags = default_tags.get("tags") or {}
+    missing = [tag for tag in config["requiredTags"] if not tags.get(tag)]
+    if missing:
+        yield f"{resource.name}: defaultTags lack {', '.join(missing)}"
+
+
+def _tagged(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[Violation]:
+    for resource in resources:
+        if not resource.type.startswith("aws:") or "tagsAll" not in resource.props:
+            continue
+        tags = resource.get("tagsAll") or {}
+        missing = [tag for tag in config["requiredTags"] if not tags.get(tag)]
+        if missing:
+            yield Violation(f"{resource.name}: not tagged {', '.join(missing)}", resource.urn)
+
+
+def _network_policy_enforced(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
+    enforcing: set[str] = set()
+    for addon in of_types(resources, EKS_ADDON):
+        if addon.get("addonName") != "vpc-cni":
+            continue
+        try:
+            configuration = json.loads(addon.get("configurationValues") or "{}")
+        except json.JSONDecodeError:
+            continue
+        if str(configuration.get("enableNetworkPolicy", "")).lower() == "true":
+            enforcing.add(str(addon.get("clusterName")))
+    for cluster in of_types(resources, EKS_CLUSTER):
+        names = {str(cluster.get("name")), cluster.name, str(cluster.get("id"))}
+        if not names & enforcing:
+            yield Violation(
+                f"{cluster.name}: no vpc-cni add-on with enableNetworkPolicy: NetworkPolicies go unenforced",
+                cluster.urn,
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        name="explicit-providers",
+        description="Every AWS and Kubernetes resource uses an explicit provider, never an ambient default.",
+        severity="high",
+        remediation="Pass the cluster's or the account's provider to the component (providers=[...]).",
+        controls=("rampart-baseline",),
+        pack="security",
+        group="ownership",
+        stack_check=_explicit_providers,
+    ),
+    Rule(
+        name="aws-provider-default-tags",
+        description="The AWS provider tags every resource with environment, owner and cost-center.",
+        severity="low",
+        remediation="Set default_tags on the aws.Provider from the environment, owner and cost_center.",
+        controls=("AWS-tagging-best-practices",),
+        pack="security",
+        group="ownership",
+        types=(AWS_PROVIDER,),
+        check=_provider_default_tags,
+        config_schema=REQUIRED_TAGS,
+    ),
+    Rule(
+        name="aws-resources-tagged",
+        description="Every taggable AWS resource carries the environment, owner and cost-center tags.",
+        severity="low",
+        remediation="Create AWS resources with the platform's AWS provider, which adds the tags by default.",
+        controls=("AWS-tagging-best-practices",),
+        pack="security",
+        group="ownership",
+        stack_check=_tagged,
+        config_schema=REQUIRED_TAGS,
+    ),
+    Rule(
+        name="eks-network-policy-enforced",
+        description="EKS clusters run the VPC CNI with network-policy enforcement on.",
+        severity="high",
+        remediation='Install the vpc-cni add-on with configurationValues {"enableNetworkPolicy": "true"}.',
+        controls=("CIS-EKS-4.3.1",),
+        pack="security",
+        group="network",
+        stack_check=_network_policy_enforced,
+    ),
+)
