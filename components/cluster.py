@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,6 +17,9 @@ class ClusterHandle:
     kubernetes_version: str
     # Zone-spread topology is only meaningful where nodes carry zone labels.
     multi_zone: bool
+    # What in-cluster layers wait for before installing (nodes, CNI, DNS); empty for an
+    # existing cluster.
+    ready: list[pulumi.Resource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

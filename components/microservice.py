@@ -7,10 +7,29 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import labels, quota, service_network, workload
+from components import labels, mesh_policy, quota, service_network, workload
 from components.cluster import ClusterHandle
+from components.mesh_policy import ServiceIdentity
+from components.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.service_network import Peer
 from rampart.config import ServiceSpec, Sizing
+from rampart.config.models import Jwt
+
+
+@dataclass(frozen=True)
+class MeshBinding:
+    """What a service needs from the mesh layer (and the gateway) to join the mesh."""
+
+    trust_domain: str
+    root_namespace: str
+    injection_labels: dict[str, str]
+    # Mesh identities allowed to call the service: its declared callers.
+    callers: list[ServiceIdentity]
+    # The API gateway's identity, for services with public routes.
+    gateway: ServiceIdentity | None
+    jwt: Jwt | None
+    # The mesh's control plane and CRDs: Istio objects wait for them.
+    ready: list[pulumi.Resource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,9 @@ class MicroserviceArgs:
     caller_namespaces: list[str] = field(default_factory=list)
     # The services this one may call (its own `calls:`).
     callees: list[Peer] = field(default_factory=list)
+    # The gateway's namespace, for services with public routes.
+    gateway_namespace: str | None = None
+    mesh: MeshBinding | None = None
 
 
 class Microservice(pulumi.ComponentResource):
@@ -43,54 +65,31 @@ class Microservice(pulumi.ComponentResource):
         replicas_min = max(spec.replicas.min, args.sizing.min_replicas)
         replicas_max = max(spec.replicas.max, replicas_min)
 
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, labels=common | labels.PSS_LABELS),
+        mesh = args.mesh
+        created = namespace_baseline(
+            name,
+            namespace=spec.name,
+            labels_=common,
+            quota=quota.quota_hard(spec, args.sizing.quota_headroom, quota.MESH_PROXY if mesh else None),
+            # Containers that do not declare resources (e.g. injected sidecars) get the service's.
+            container_defaults=ContainerDefaults(
+                requests={"cpu": spec.resources.requests.cpu, "memory": spec.resources.requests.memory},
+                limits={"cpu": spec.resources.limits.cpu, "memory": spec.resources.limits.memory},
+            ),
+            policies=service_network.service_policies(
+                spec,
+                caller_namespaces=args.caller_namespaces
+                + ([args.gateway_namespace] if args.gateway_namespace else []),
+                callees=args.callees,
+                mesh_root_namespace=mesh.root_namespace if mesh else None,
+            ),
             opts=child,
+            extra_namespace_labels=mesh.injection_labels if mesh else None,
         )
-        ns = namespace.metadata.name
+        namespace, ns = created.namespace, created.name
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=common)
-
-        k8s.core.v1.ResourceQuota(
-            f"{name}-quota",
-            metadata=meta("quota"),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota.quota_hard(spec, args.sizing.quota_headroom)),
-            opts=child,
-        )
-        k8s.core.v1.LimitRange(
-            f"{name}-limits",
-            metadata=meta("limits"),
-            spec=k8s.core.v1.LimitRangeSpecArgs(
-                limits=[
-                    # Containers that do not declare resources (e.g. injected sidecars) get these.
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="Container",
-                        default={"cpu": spec.resources.limits.cpu, "memory": spec.resources.limits.memory},
-                        default_request={
-                            "cpu": spec.resources.requests.cpu,
-                            "memory": spec.resources.requests.memory,
-                        },
-                    )
-                ]
-            ),
-            opts=child,
-        )
-        policies = {
-            "default-deny": service_network.default_deny(),
-            "allow-dns": service_network.allow_dns(),
-        }
-        if args.caller_namespaces:
-            policies["allow-from-callers"] = service_network.allow_from_callers(
-                spec.name, spec.port, args.caller_namespaces
-            )
-        if args.callees:
-            policies["allow-to-callees"] = service_network.allow_to_callees(spec.name, args.callees)
-        for policy_name, policy_spec in policies.items():
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-{policy_name}", metadata=meta(policy_name), spec=policy_spec, opts=child
-            )
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
@@ -117,6 +116,7 @@ class Microservice(pulumi.ComponentResource):
                     service_account=spec.name,
                     zone_spread=args.sizing.zone_spread,
                     multi_zone=args.cluster.multi_zone,
+                    sidecar=quota.MESH_PROXY if mesh else None,
                 ),
             ),
             # The HPA owns the replica count once the Deployment exists.
@@ -124,7 +124,13 @@ class Microservice(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=meta(spec.name),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.name,
+                namespace=ns,
+                labels=common,
+                # The gateway sends to the ClusterIP, so its calls go through the mesh (mTLS, identity).
+                annotations={"ingress.kubernetes.io/service-upstream": "true"} if spec.routes else None,
+            ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=labels.selector(spec.name),
@@ -179,6 +185,9 @@ class Microservice(pulumi.ComponentResource):
             opts=child,
         )
 
+        if mesh is not None:
+            self._mesh_objects(name, spec, ns, mesh, depends_on=[namespace, service])
+
         self.namespace = ns
         self.service_account = account.metadata.name
         self.address = pulumi.Output.concat(
@@ -187,3 +196,31 @@ class Microservice(pulumi.ComponentResource):
         self.register_outputs(
             {"namespace": self.namespace, "serviceAccount": self.service_account, "address": self.address}
         )
+
+    def _mesh_objects(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        namespace: pulumi.Output[str],
+        mesh: MeshBinding,
+        *,
+        depends_on: list[pulumi.Resource],
+    ) -> None:
+        """Who may call the service, its token check, traffic policy and egress, as Istio objects."""
+        objects = mesh_policy.service_mesh_objects(
+            spec,
+            namespace=spec.name,
+            trust_domain=mesh.trust_domain,
+            callers=mesh.callers,
+            gateway=mesh.gateway if spec.routes else None,
+            jwt=mesh.jwt,
+        )
+        for obj in objects:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{obj.kind.lower()}-{obj.name}",
+                api_version=obj.api_version,
+                kind=obj.kind,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=obj.name, namespace=namespace),
+                spec=obj.spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*mesh.ready, *depends_on]),
+            )

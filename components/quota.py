@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from rampart.config import ServiceSpec
 from rampart.config.types import cpu_millicores, memory_bytes
@@ -11,25 +12,43 @@ from rampart.config.types import cpu_millicores, memory_bytes
 SURGE_FRACTION = 0.25
 
 
+@dataclass(frozen=True)
+class Sidecar:
+    """Resources of a container injected next to the service's own (the mesh proxy)."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+# The mesh proxy's size, set per pod through Istio's annotations and counted in the quota.
+MESH_PROXY = Sidecar(cpu_request="50m", cpu_limit="500m", memory_request="64Mi", memory_limit="256Mi")
+
+
 def pod_budget(spec: ServiceSpec) -> int:
     return spec.replicas.max + math.ceil(spec.replicas.max * SURGE_FRACTION)
 
 
-def quota_hard(spec: ServiceSpec, headroom: float) -> dict[str, str]:
+def quota_hard(spec: ServiceSpec, headroom: float, sidecar: Sidecar | None = None) -> dict[str, str]:
     pods = pod_budget(spec)
 
-    def cpu(amount: str) -> str:
-        return f"{math.ceil(cpu_millicores(amount) * pods * headroom)}m"
+    def cpu(amount: str, extra: str | None) -> str:
+        per_pod = cpu_millicores(amount) + (cpu_millicores(extra) if extra else 0)
+        return f"{math.ceil(per_pod * pods * headroom)}m"
 
-    def memory(amount: str) -> str:
-        return f"{math.ceil(memory_bytes(amount) * pods * headroom / 2**20)}Mi"
+    def memory(amount: str, extra: str | None) -> str:
+        per_pod = memory_bytes(amount) + (memory_bytes(extra) if extra else 0)
+        return f"{math.ceil(per_pod * pods * headroom / 2**20)}Mi"
 
+    resources = spec.resources
+    extra = sidecar or Sidecar(cpu_request="", cpu_limit="", memory_request="", memory_limit="")
     return {
         "pods": str(math.ceil(pods * headroom)),
-        "requests.cpu": cpu(spec.resources.requests.cpu),
-        "requests.memory": memory(spec.resources.requests.memory),
-        "limits.cpu": cpu(spec.resources.limits.cpu),
-        "limits.memory": memory(spec.resources.limits.memory),
+        "requests.cpu": cpu(resources.requests.cpu, extra.cpu_request),
+        "requests.memory": memory(resources.requests.memory, extra.memory_request),
+        "limits.cpu": cpu(resources.limits.cpu, extra.cpu_limit),
+        "limits.memory": memory(resources.limits.memory, extra.memory_limit),
         # Stateless by construction, and never exposed except through the gateway.
         "persistentvolumeclaims": "0",
         "services.loadbalancers": "0",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 
 from components import labels
+from components.quota import Sidecar
 from rampart.config import ServiceSpec
 from rampart.config.types import image_tag
 
@@ -28,6 +29,16 @@ def pod_labels(spec: ServiceSpec, environment: str) -> dict[str, str]:
         | labels.selector(spec.name)
         | {"app": spec.name, "version": image_tag(spec.image)}
     )
+
+
+def sidecar_annotations(sidecar: Sidecar) -> dict[str, str]:
+    """Size the injected mesh proxy so it fits the namespace quota."""
+    return {
+        "sidecar.istio.io/proxyCPU": sidecar.cpu_request,
+        "sidecar.istio.io/proxyCPULimit": sidecar.cpu_limit,
+        "sidecar.istio.io/proxyMemory": sidecar.memory_request,
+        "sidecar.istio.io/proxyMemoryLimit": sidecar.memory_limit,
+    }
 
 
 def container(spec: ServiceSpec) -> k8s.core.v1.ContainerArgs:
@@ -71,9 +82,11 @@ def container(spec: ServiceSpec) -> k8s.core.v1.ContainerArgs:
 def pod_template(
     spec: ServiceSpec,
     environment: str,
+    *,
     service_account: str,
     zone_spread: str,
     multi_zone: bool,
+    sidecar: Sidecar | None = None,
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     def spread(key: str, when_unsatisfiable: str) -> k8s.core.v1.TopologySpreadConstraintArgs:
         return k8s.core.v1.TopologySpreadConstraintArgs(
@@ -87,7 +100,10 @@ def pod_template(
 
     zone_rule = "DoNotSchedule" if zone_spread == "required" and multi_zone else "ScheduleAnyway"
     return k8s.core.v1.PodTemplateSpecArgs(
-        metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels(spec, environment)),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            labels=pod_labels(spec, environment),
+            annotations=sidecar_annotations(sidecar) if sidecar else None,
+        ),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=service_account,
             automount_service_account_token=spec.kubernetes_api_access,

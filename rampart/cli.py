@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from rampart.config import ConfigError
+from rampart.graph import render as render_graph
 from rampart.offline import policy_report, summary
 from rampart.offline.gate import GateError, discover_packs, run_gate
 from rampart.offline.manifests import write_manifests
@@ -132,6 +133,22 @@ def manifests(
     captured = _plan(stack, project) if stack else _guard(lambda: Plan.read(plan_file))  # type: ignore[arg-type]
     written = write_manifests(captured, out_dir)
     out.print(f"wrote {len(written)} manifests under {out_dir}/")
+
+
+@app.command()
+def graph(
+    stack: StackOption,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Diagram file: .svg, .mmd or .md (Mermaid)")],
+    project: ProjectOption = None,
+) -> None:
+    """Draw the services, who may call whom, public routes, databases and queues."""
+    config = _guard(lambda: stack_platform_config(stack, project), stack)
+    try:
+        kind = render_graph(config, out_file)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {out_file} ({kind}, {len(config.services)} services)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

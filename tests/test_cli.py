@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
@@ -98,3 +99,16 @@ def test_manifests_from_a_stack_and_from_an_export(tmp_path: Path) -> None:
     assert sorted(p.relative_to(tmp_path / "m2") for p in (tmp_path / "m2").rglob("*.yaml")) == [
         p.relative_to(tmp_path / "m") for p in files
     ]
+
+
+def test_graph_writes_a_diagram_for_each_stack(tmp_path: Path) -> None:
+    for stack in ("local", "dev", "staging", "prod"):
+        svg = tmp_path / f"{stack}.svg"
+        result = rampart("graph", "--stack", stack, "--out", str(svg))
+        assert result.returncode == 0, result.stderr
+        assert ET.parse(svg).getroot().tag.endswith("svg")
+    mermaid = tmp_path / "local.mmd"
+    assert rampart("graph", "-s", "local", "-o", str(mermaid)).returncode == 0
+    assert mermaid.read_text().startswith("flowchart LR")
+    bad = rampart("graph", "-s", "local", "-o", str(tmp_path / "g.png"))
+    assert bad.returncode == 2 and "cannot draw" in bad.stderr and "Traceback" not in bad.stderr

@@ -8,7 +8,8 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as runtime_settings
 
-from components.microservice import Microservice, MicroserviceArgs
+from components.mesh_policy import ServiceIdentity
+from components.microservice import MeshBinding, Microservice, MicroserviceArgs
 from components.service_network import Peer
 from rampart.config import ServiceSpec, Sizing
 from rampart.offline.mocks import PlanMocks
@@ -32,10 +33,12 @@ ORDERS = ServiceSpec.model_validate(
 
 def build(
     spec: ServiceSpec = ORDERS,
+    *,
     sizing: Sizing | None = None,
     callers: list[str] | None = None,
     callees: list[Peer] | None = None,
     multi_zone: bool = False,
+    mesh: MeshBinding | None = None,
 ) -> Plan:
     def program() -> None:
         Microservice(
@@ -47,6 +50,8 @@ def build(
                 cluster=cluster_handle(multi_zone),
                 caller_namespaces=callers if callers is not None else ["backoffice"],
                 callees=callees if callees is not None else [Peer("payments", "payments", 9090)],
+                gateway_namespace="kong" if spec.routes else None,
+                mesh=mesh,
             ),
         )
 
@@ -206,6 +211,62 @@ def test_hpa_owns_replicas_and_deployment_waits_for_its_account() -> None:
     assert deployment["ignoreChanges"] == ["spec.replicas"]
     assert any(dep.endswith("::orders-sa") for dep in deployment["dependencies"])
     assert any(dep.endswith("::orders-namespace") for dep in deployment["dependencies"])
+
+
+MESH = MeshBinding(
+    trust_domain="cluster.local",
+    root_namespace="istio-system",
+    injection_labels={"istio-injection": "enabled"},
+    callers=[ServiceIdentity("backoffice", "backoffice")],
+    gateway=ServiceIdentity("kong", "kong-gateway"),
+    jwt=None,
+)
+
+
+def test_in_the_mesh_the_service_gets_its_istio_objects_and_sidecar_budget() -> None:
+    plan = build(mesh=MESH)
+    assert one(plan, "Namespace")["metadata"]["labels"]["istio-injection"] == "enabled"
+    kinds = sorted(r["type"] for r in plan.custom() if "istio.io" in r["type"])
+    assert kinds == [
+        "kubernetes:networking.istio.io/v1:DestinationRule",
+        "kubernetes:networking.istio.io/v1:VirtualService",
+        "kubernetes:security.istio.io/v1:AuthorizationPolicy",
+    ]
+    allow = one(plan, "AuthorizationPolicy")["spec"]
+    assert allow["rules"][0]["from"][0]["source"]["principals"] == [
+        "cluster.local/ns/backoffice/sa/backoffice"
+    ]
+    annotations = one(plan, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["sidecar.istio.io/proxyCPULimit"] == "500m"
+    # 5 pods x (500m app + 500m proxy) x 1.5 headroom
+    assert one(plan, "ResourceQuota")["spec"]["hard"]["limits.cpu"] == "7500m"
+    control_plane = one(plan, "NetworkPolicy", "allow-mesh-control-plane")["spec"]["egress"][0]
+    assert control_plane["ports"] == [{"protocol": "TCP", "port": 15012}]
+
+
+def test_public_services_admit_the_gateway_and_external_hosts_open_https_egress() -> None:
+    spec = ORDERS.model_copy(
+        update={
+            "routes": [
+                ServiceSpec.model_validate(
+                    {"name": "x", "image": "a:1", "routes": [{"host": "api.example.com", "auth": False}]}
+                ).routes[0]
+            ],
+            "egress": ["api.stripe.com"],
+        }
+    )
+    plan = build(spec, mesh=MESH)
+    ingress = one(plan, "NetworkPolicy", "allow-from-callers")["spec"]["ingress"][0]["from"]
+    assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in ingress] == [
+        "backoffice",
+        "kong",
+    ]
+    allow = one(plan, "AuthorizationPolicy")["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert "cluster.local/ns/kong/sa/kong-gateway" in allow
+    assert one(plan, "ServiceEntry")["spec"]["hosts"] == ["api.stripe.com"]
+    external = one(plan, "NetworkPolicy", "allow-external-https")["spec"]["egress"][0]
+    assert external["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert "10.0.0.0/8" in external["to"][0]["ipBlock"]["except"]
 
 
 @pytest.fixture

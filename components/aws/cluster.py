@@ -108,5 +108,6 @@ class AwsCluster(pulumi.ComponentResource):
             name=cluster_name,
             kubernetes_version=args.kubernetes_version,
             multi_zone=len(settings.availability_zones) > 1,
+            ready=eks.ready,
         )
         self.register_outputs({"clusterName": eks.handle.cluster_name, "vpcId": self.network.vpc_id})

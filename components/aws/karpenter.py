@@ -22,9 +22,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import labels, service_network
+from components import charts, labels
 from components.aws import iam
 from components.aws.handles import EksHandle
+from components.namespace_baseline import ContainerDefaults, namespace_baseline
 from rampart.config.models import Karpenter as KarpenterLimits
 
 NAMESPACE = "karpenter"
@@ -596,68 +597,28 @@ class Karpenter(pulumi.ComponentResource):
         common = labels.common(args.environment) | {labels.NAME: RELEASE_NAME}
         # The chart's pod meets `restricted`: non-root uid 65532, no privilege escalation, ALL
         # capabilities dropped, read-only root fs, RuntimeDefault seccomp, no host namespaces.
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=common | labels.PSS_LABELS),
+        created = namespace_baseline(
+            name,
+            namespace=NAMESPACE,
+            labels_=common,
+            quota=quota_hard(),
+            container_defaults=ContainerDefaults(requests=CONTROLLER_RESOURCES, limits=CONTROLLER_RESOURCES),
+            policies={"allow-https-egress": allow_https_egress()},
             opts=on_cluster(),
         )
-        ns = namespace.metadata.name
-
-        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=common)
-
-        baseline: list[pulumi.Resource] = [
-            k8s.core.v1.ResourceQuota(
-                f"{name}-quota",
-                metadata=meta("quota"),
-                spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota_hard()),
-                opts=on_cluster(),
-            ),
-            k8s.core.v1.LimitRange(
-                f"{name}-limits",
-                metadata=meta("limits"),
-                spec=k8s.core.v1.LimitRangeSpecArgs(
-                    limits=[
-                        k8s.core.v1.LimitRangeItemArgs(
-                            type="Container",
-                            default=dict(CONTROLLER_RESOURCES),
-                            default_request=dict(CONTROLLER_RESOURCES),
-                        )
-                    ]
-                ),
-                opts=on_cluster(),
-            ),
-        ]
-        network_policies = {
-            "default-deny": service_network.default_deny(),
-            "allow-dns": service_network.allow_dns(),
-            "allow-https-egress": allow_https_egress(),
-        }
-        for policy_name, policy_spec in network_policies.items():
-            baseline.append(
-                k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{policy_name}", metadata=meta(policy_name), spec=policy_spec, opts=on_cluster()
-                )
-            )
+        ns, baseline = created.name, created.resources
 
         # -- the controller
-        release = k8s.helm.v3.Release(
+        release = charts.release(
             f"{name}-release",
-            k8s.helm.v3.ReleaseArgs(
-                name=RELEASE_NAME,
-                # An OCI reference: the provider pulls it directly (the repository is for the record).
-                chart=CHART,
-                version=CHART_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                namespace=ns,
-                create_namespace=False,
-                max_history=10,
-                values=helm_values(
-                    cluster_name=eks.cluster_name,
-                    endpoint=eks.endpoint,
-                    queue_name=queue.name,
-                    region=eks.region,
-                ),
+            charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
+            release_name=RELEASE_NAME,
+            namespace=ns,
+            values=helm_values(
+                cluster_name=eks.cluster_name,
+                endpoint=eks.endpoint,
+                queue_name=queue.name,
+                region=eks.region,
             ),
             # Pod Identity credentials are injected at pod start: the association must exist first.
             opts=on_cluster(depends_on=[*args.depends_on, identity, *baseline]),

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import charts
 from components.aws import iam
 from components.aws.handles import EksHandle
 
@@ -334,18 +335,12 @@ class LoadBalancerController(pulumi.ComponentResource):
             permissions_boundary=args.permissions_boundary,
             opts=child,
         )
-        k8s.helm.v3.Release(
+        charts.release(
             f"{name}-release",
-            k8s.helm.v3.ReleaseArgs(
-                name=RELEASE_NAME,
-                chart=CHART,
-                version=CHART_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                namespace=NAMESPACE,
-                create_namespace=False,
-                max_history=10,
-                values=helm_values(cluster_name=eks.cluster_name, region=eks.region, vpc_id=args.vpc_id),
-            ),
+            charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
+            release_name=RELEASE_NAME,
+            namespace=NAMESPACE,
+            values=helm_values(cluster_name=eks.cluster_name, region=eks.region, vpc_id=args.vpc_id),
             # Pod Identity credentials are injected at pod start: the association must exist first.
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -189,6 +189,30 @@ def _service_type(resource: Resource, config: Mapping[str, Any]) -> Iterator[str
         )
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _service_types(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, type) of every `type: LoadBalancer|NodePort` in a chart's values."""
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key == "type" and value in ("LoadBalancer", "NodePort"):
+                yield where, str(value)
+            else:
+                yield from _service_types(value, where)
+    elif isinstance(values, list):
+        for index, item in enumerate(values):
+            yield from _service_types(item, f"{path}[{index}]")
+
+
+def _release_service_type(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    if resource.get("namespace") in config["gatewayNamespaces"]:
+        return
+    for path, kind in _service_types(resource.get("values") or {}):
+        yield f"{resource.name}: values {path} makes a {kind} Service outside the gateway"
+
+
 def _namespace_pss(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
     if resource.object_name in config["exemptNamespaces"]:
         return
@@ -403,6 +427,20 @@ RULES: tuple[Rule, ...] = (
         group="network",
         types=(SERVICE,),
         check=_service_type,
+        config_schema={
+            "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["kong"]}
+        },
+    ),
+    Rule(
+        name="release-no-public-service",
+        description="Helm releases expose no LoadBalancer or NodePort Service except the API gateway's.",
+        severity="high",
+        remediation="Keep chart services ClusterIP; publish through the gateway.",
+        controls=("rampart-baseline",),
+        pack="security",
+        group="network",
+        types=(HELM_RELEASE,),
+        check=_release_service_type,
         config_schema={
             "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["kong"]}
         },

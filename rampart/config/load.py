@@ -128,6 +128,13 @@ def catalog_problems(services: object) -> Iterator[str]:
 
 
 def _target_problems(config: PlatformConfig) -> Iterator[str]:
+    if config.jwt is None:
+        for i, service in enumerate(config.services):
+            for j, route in enumerate(service.routes):
+                if route.auth:
+                    yield f"services[{i}].routes[{j}].auth: needs jwt (issuer and jwks_uri) to check tokens"
+    if config.certificates.issuer == "acme" and config.target != "aws":
+        yield "certificates.issuer: 'acme' solves DNS-01 through Route 53 and needs target 'aws'"
     if config.target == "aws" and config.aws is None:
         yield "aws: required when target is 'aws' (region, availability_zones, admin_principal_arns, ...)"
     if config.target == "kubernetes" and config.aws is not None:

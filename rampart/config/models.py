@@ -92,6 +92,10 @@ class RateLimit(StrictModel):
     requests_per_minute: PositiveInt
 
 
+HttpsUrl = Annotated[StrictStr, Field(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")]
+Origin = Annotated[StrictStr, Field(pattern=r"^https?://[A-Za-z0-9.*-]+(:[0-9]+)?$")]
+
+
 class Route(StrictModel):
     host: Hostname
     path: HttpPath = "/"
@@ -99,6 +103,31 @@ class Route(StrictModel):
     auth: StrictBool = True
     rate_limit: RateLimit | None = None
     ip_allowlist: list[Cidr] = []
+    # Largest request body accepted at the gateway; the gateway's default when unset.
+    max_body_mb: int | None = Field(default=None, ge=1, le=1024, strict=True)
+    # Browser origins allowed by CORS; none means CORS stays off for the route.
+    cors_origins: list[Origin] = []
+
+
+class Traffic(StrictModel):
+    """How callers reach the service through the mesh."""
+
+    timeout_seconds: float = Field(default=15.0, ge=0.001, le=300)
+    retries: int = Field(default=2, ge=0, le=10, strict=True)
+    per_try_timeout_seconds: float = Field(default=5.0, ge=0.001, le=300)
+    max_connections: PositiveInt = 100
+    max_pending_requests: PositiveInt = 100
+    # Outlier detection: eject an endpoint after this many consecutive 5xx.
+    consecutive_5xx_errors: PositiveInt = 5
+
+    @model_validator(mode="after")
+    def _per_try_within_timeout(self) -> Traffic:
+        if self.per_try_timeout_seconds > self.timeout_seconds:
+            raise ValueError(
+                f"per_try_timeout_seconds ({self.per_try_timeout_seconds}) exceeds timeout_seconds "
+                f"({self.timeout_seconds})"
+            )
+        return self
 
 
 class ServiceSpec(StrictModel):
@@ -116,6 +145,9 @@ class ServiceSpec(StrictModel):
     queue: Queues = Queues()
     routes: list[Route] = []
     load_balancing: LoadBalancing = "round_robin"
+    traffic: Traffic = Traffic()
+    # External hosts the service may call (the mesh allows registered hosts only).
+    egress: list[Hostname] = []
     env: dict[StrictStr, StrictStr] = {}
     # The pod gets a Kubernetes API token only when it truly talks to the API server.
     kubernetes_api_access: StrictBool = False
@@ -246,6 +278,43 @@ class AwsTarget(StrictModel):
         return self
 
 
+class Jwt(StrictModel):
+    """The identity provider whose tokens public routes with `auth: true` require."""
+
+    issuer: HttpsUrl
+    jwks_uri: HttpsUrl
+    audiences: list[NonEmptyStr] = []
+
+
+class Mesh(StrictModel):
+    istiod_replicas: PositiveInt = 1
+    access_logs: StrictBool = True
+    # Percentage of requests traced (0-100).
+    trace_sampling: float = Field(default=1.0, ge=0, le=100)
+
+
+class Gateway(StrictModel):
+    replicas: PositiveInt = 2
+    # Who may reach the gateway's load balancer at all.
+    source_ranges: list[Cidr] = Field(default=["0.0.0.0/0"], min_length=1)
+    default_max_body_mb: int = Field(default=8, ge=1, le=1024, strict=True)
+
+
+class Certificates(StrictModel):
+    """Where TLS certificates come from: a self-signed root (local) or ACME over Route 53."""
+
+    issuer: Literal["self_signed", "acme"] = "self_signed"
+    acme_email: Annotated[StrictStr, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")] | None = None
+    acme_server: HttpsUrl = "https://acme-v02.api.letsencrypt.org/directory"
+    hosted_zone_id: Annotated[StrictStr, Field(pattern=r"^Z[A-Z0-9]{4,32}$")] | None = None
+
+    @model_validator(mode="after")
+    def _acme_needs(self) -> Certificates:
+        if self.issuer == "acme" and (self.acme_email is None or self.hosted_zone_id is None):
+            raise ValueError("issuer 'acme' needs acme_email and hosted_zone_id (DNS-01 through Route 53)")
+        return self
+
+
 class PlatformConfig(StrictModel):
     environment: Environment
     target: Target
@@ -255,6 +324,11 @@ class PlatformConfig(StrictModel):
     # Required when target is aws.
     aws: AwsTarget | None = None
     sizing: Sizing = Sizing()
+    # Required when any route has auth: true.
+    jwt: Jwt | None = None
+    mesh: Mesh = Mesh()
+    gateway: Gateway = Gateway()
+    certificates: Certificates = Certificates()
     services: list[ServiceSpec] = Field(min_length=1)
 
     def service(self, name: str) -> ServiceSpec:

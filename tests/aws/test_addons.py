@@ -27,6 +27,7 @@ from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
+from tests.support.helm import chart_defaults, unknown_keys
 from tests.support.reference import crd_schemas, helm_values
 
 REGION = "us-east-1"
@@ -148,25 +149,6 @@ def name_of(resource: Mapping[str, Any]) -> str:
 
 
 # -- Helm values against the chart defaults ----------------------------------------------------
-
-
-@functools.cache
-def chart_defaults(chart: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((helm_values() / chart / "values.yaml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def unknown_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], path: str = "") -> Iterator[str]:
-    """Keys set in ``values`` that the chart does not declare. A default of ``{}`` is a free-form
-    map (any keys); a non-empty dict default is walked; any other default is a leaf."""
-    for key, value in values.items():
-        if key not in defaults:
-            yield f"{path}{key}"
-            continue
-        default = defaults[key]
-        if isinstance(value, Mapping) and isinstance(default, Mapping) and default:
-            yield from unknown_keys(value, default, f"{path}{key}.")
 
 
 def test_key_checker_catches_typos_and_allows_free_form_maps() -> None:

@@ -129,8 +129,16 @@ def test_a_load_balancer_service_outside_the_gateway_is_rejected() -> None:
 
 
 def test_not_applicable_results_come_back_from_the_pack() -> None:
-    security = next(p for p in gate(planned("local")).packs if p.name == "rampart-security")
+    plan = copy.deepcopy(planned("local"))
+    plan.resources = [
+        r
+        for r in plan.resources
+        if "istio" not in r["type"] and r.get("inputs", {}).get("chart") not in ("istiod", "base")
+    ]
+    security = next(p for p in gate(plan).packs if p.name == "rampart-security")
     assert security.not_applicable["mesh-mtls-strict"] == "no service mesh in this plan"
+    mesh_present = next(p for p in gate(planned("local")).packs if p.name == "rampart-security")
+    assert "mesh-mtls-strict" not in mesh_present.not_applicable
 
 
 def test_the_cli_gate_exits_non_zero_and_names_the_policy(tmp_path: Path) -> None:

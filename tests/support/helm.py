@@ -1,0 +1,81 @@
+"""Helm values against the charts' own defaults (Helm silently ignores unknown keys).
+
+Walk rules: a key must exist in the defaults; a ``{}`` default is a free-form map; a non-empty
+dict default is walked; any ``resources`` is a Kubernetes ResourceRequirements; the istiod
+chart's free-form ``meshConfig`` is walked against the MeshConfig fields the platform uses.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+
+from tests.support.reference import helm_values
+
+# Any `resources` value is a Kubernetes ResourceRequirements, whatever the chart's example default.
+RESOURCE_REQUIREMENTS = {"requests": {"cpu": "", "memory": ""}, "limits": {"cpu": "", "memory": ""}}
+# The Istio MeshConfig (istio.mesh.v1alpha1, istio/api 1.30.3 mesh/v1alpha1/config.proto; defaultConfig
+# is a ProxyConfig, proxy.proto) fields the platform sets: the istiod chart takes `meshConfig` free-form.
+MESH_CONFIG_FIELDS: dict[str, Any] = {
+    "trustDomain": None,
+    "rootNamespace": None,
+    "outboundTrafficPolicy": {"mode": None},
+    "pathNormalization": {"normalization": None},
+    "accessLogFile": None,
+    "accessLogEncoding": None,
+    "enableTracing": None,
+    "enablePrometheusMerge": None,
+    "defaultConfig": {"tracing": {"sampling": None}, "holdApplicationUntilProxyStarts": None},
+}
+# Kong's `env` entries all become KONG_* settings; these two are not among the chart's examples.
+KONG_CONF_PASS_THROUGH = {"gateway.env.ssl_cert", "gateway.env.ssl_cert_key"}
+# chart reference (as a Release names it) -> reference directory; kong's `ingress` chart nests two
+# aliases of the `kong` chart, checked against the kong chart's defaults.
+CHART_DIRECTORIES = {
+    "base": "istio-base",
+    "cni": "istio-cni",
+    "istiod": "istiod",
+    "cert-manager": "cert-manager",
+    "ingress": "kong-ingress",
+    "oci://public.ecr.aws/karpenter/karpenter": "karpenter",
+    "aws-load-balancer-controller": "aws-load-balancer-controller",
+}
+SUB_CHARTS = {"kong-ingress": {"controller": "kong", "gateway": "kong"}}
+
+
+@functools.cache
+def chart_defaults(directory: str) -> dict[str, Any]:
+    loaded = yaml.safe_load((helm_values() / directory / "values.yaml").read_text())
+    assert isinstance(loaded, dict)
+    # Istio charts keep their defaults under this key and merge user values over it (zzz_profile.yaml):
+    # users set `foo`, never `_internal_defaults_do_not_set.foo`.
+    internal = loaded.pop("_internal_defaults_do_not_set", {})
+    return {**internal, **loaded}
+
+
+def unknown_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], path: str = "") -> Iterator[str]:
+    for key, value in values.items():
+        here = f"{path}{key}"
+        if key not in defaults:
+            yield here
+            continue
+        default = defaults[key]
+        if key == "resources" and isinstance(value, Mapping):
+            default = RESOURCE_REQUIREMENTS
+        elif here == "meshConfig":
+            default = MESH_CONFIG_FIELDS
+        if isinstance(value, Mapping) and isinstance(default, Mapping) and default:
+            yield from unknown_keys(value, default, f"{here}.")
+
+
+def unknown_release_keys(directory: str, values: Mapping[str, Any]) -> set[str]:
+    """Keys a release sets that its chart (and its aliased sub-charts) do not declare."""
+    sub_charts = SUB_CHARTS.get(directory, {})
+    top = {k: v for k, v in values.items() if k not in sub_charts}
+    found = set(unknown_keys(top, chart_defaults(directory)))
+    for alias, sub_chart in sub_charts.items():
+        found |= set(unknown_keys(values.get(alias) or {}, chart_defaults(sub_chart), f"{alias}."))
+    return found - KONG_CONF_PASS_THROUGH
