@@ -201,10 +201,27 @@ def test_public_endpoint_is_never_allowed_in_prod() -> None:
         "aws": settings,
         "environment": "prod",
         "sizing": {"min_replicas": 2},
+        "vault": {"replicas": 3},
     }
     assert problems(raw) == ["aws.endpoint_public_access: never in prod; reach the API through the VPC"]
     raw["environment"] = "dev"
     assert load_platform_config(raw).aws is not None
+
+
+def test_secret_values_are_never_echoed_in_errors() -> None:
+    found = problems(base_config() | {"vault_token": 1234567})
+    assert found == ["vault_token: Input should be a valid string"]
+
+
+def test_configuring_vault_needs_a_token_and_prod_needs_ha() -> None:
+    assert problems(base_config() | {"vault": {"configure": True}}) == [
+        "vault.configure: needs vault_token (pulumi config set --secret rampart:vault_token <token>)"
+    ]
+    assert problems(base_config() | {"vault": {"replicas": 2}}) == [
+        "vault: replicas: raft needs 1 (standalone) or at least 3 (a quorum survives a loss)"
+    ]
+    prod = base_config() | {"environment": "prod", "sizing": {"min_replicas": 2}}
+    assert problems(prod) == ["vault.replicas: prod runs Vault HA (at least 3 raft peers)"]
 
 
 def test_missing_required_key() -> None:
@@ -214,7 +231,7 @@ def test_missing_required_key() -> None:
 
 
 def test_prod_needs_two_replicas_floor() -> None:
-    raw = base_config() | {"environment": "prod", "sizing": {"min_replicas": 1}}
+    raw = base_config() | {"environment": "prod", "sizing": {"min_replicas": 1}, "vault": {"replicas": 3}}
     assert problems(raw) == ["sizing.min_replicas: prod needs at least 2 replicas of every service"]
 
 
@@ -293,6 +310,7 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
         "target": "kubernetes",
         "owner": "team",
         "cost_center": "cc",
+        "vault": {"replicas": 3},
         "services": services,
     }
 

@@ -133,6 +133,10 @@ def _target_problems(config: PlatformConfig) -> Iterator[str]:
             for j, route in enumerate(service.routes):
                 if route.auth:
                     yield f"services[{i}].routes[{j}].auth: needs jwt (issuer and jwks_uri) to check tokens"
+    if config.vault.configure and config.vault_token is None:
+        yield "vault.configure: needs vault_token (pulumi config set --secret rampart:vault_token <token>)"
+    if config.environment in ("staging", "prod") and config.vault.replicas < 3:
+        yield f"vault.replicas: {config.environment} runs Vault HA (at least 3 raft peers)"
     if config.certificates.issuer == "acme" and config.target != "aws":
         yield "certificates.issuer: 'acme' solves DNS-01 through Route 53 and needs target 'aws'"
     if config.target == "aws" and config.aws is None:
@@ -163,7 +167,12 @@ def _describe(error: Any) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     value = error.get("input")
-    if kind not in {"value_error", "assertion_error"} and isinstance(value, str | int | float | bool):
+    sensitive = any(word in str(part) for part in loc for word in ("token", "password", "secret"))
+    if (
+        not sensitive
+        and kind not in {"value_error", "assertion_error"}
+        and isinstance(value, str | int | float | bool)
+    ):
         message = f"{message}, got {value!r}"
     return f"{path}: {message}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictStr, model_validator
 
 from rampart.config.types import (
     Cidr,
@@ -315,6 +315,32 @@ class Certificates(StrictModel):
         return self
 
 
+class Vault(StrictModel):
+    """The secret store. Configuring Vault needs Vault up and initialised: a second, explicit step."""
+
+    # 1: standalone raft; 3 or more: HA raft across zones.
+    replicas: PositiveInt = 1
+    storage_gb: int = Field(default=10, ge=1, le=1000, strict=True)
+    # Phase 2, after `vault operator init`: configure auth, engines, policies and roles.
+    configure: StrictBool = False
+    # Where Pulumi reaches Vault in phase 2 (in-cluster DNS, or a port-forward from CI).
+    address: HttpsUrl = "https://vault.vault.svc:8200"
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Vault:
+        if self.replicas == 2:
+            raise ValueError("replicas: raft needs 1 (standalone) or at least 3 (a quorum survives a loss)")
+        return self
+
+
+class Observability(StrictModel):
+    prometheus_replicas: PositiveInt = 1
+    alertmanager_replicas: PositiveInt = 1
+    retention_days: int = Field(default=15, ge=1, le=3650, strict=True)
+    storage_gb: int = Field(default=50, ge=1, le=10000, strict=True)
+    log_retention_days: int = Field(default=14, ge=1, le=3650, strict=True)
+
+
 class PlatformConfig(StrictModel):
     environment: Environment
     target: Target
@@ -329,6 +355,10 @@ class PlatformConfig(StrictModel):
     mesh: Mesh = Mesh()
     gateway: Gateway = Gateway()
     certificates: Certificates = Certificates()
+    vault: Vault = Vault()
+    observability: Observability = Observability()
+    # The phase-2 token for configuring Vault (`pulumi config set --secret rampart:vault_token`).
+    vault_token: SecretStr | None = None
     services: list[ServiceSpec] = Field(min_length=1)
 
     def service(self, name: str) -> ServiceSpec:

@@ -1,0 +1,192 @@
+"""What each service may do in Vault, Postgres and RabbitMQ: pure functions, no Pulumi.
+
+Every grant names the service's own path exactly, or its own folder followed by Vault's prefix glob
+(``kv/data/<service>/*``): never ``kv/data/<service>*``, which would also match ``<service>-admin``.
+Names are checked to be DNS labels first, so nothing a caller passes can widen a grant (no ``*``,
+``+``, ``/``, quotes or regex metacharacters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+KV_MOUNT = "kv"
+DATABASE_MOUNT = "database"
+BROKER_MOUNT = "rabbitmq"
+# The vhost RabbitMQ starts with; the messaging layer may pass its own.
+DEFAULT_VHOST = "/"
+# Postgres: the NOLOGIN role that owns a service database's objects (see database_creation_statements).
+OWNER_ROLE_SUFFIX = "_owner"
+# RabbitMQ permission regex that matches no resource name: "no permission".
+NOTHING = "^$"
+
+READ_LIST = ("read", "list")
+READ = ("read",)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_BLOCK = re.compile(r'path\s+"([^"\s]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}')
+_CAPABILITY = re.compile(r'^"([a-z]+)"$')
+_CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny"})
+
+
+def dns_label(value: str, what: str = "name") -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{what} {value!r} is not a DNS label (lowercase letters, digits and '-')")
+    return value
+
+
+# -- Vault policies ------------------------------------------------------------------------------
+
+
+def readable_paths(
+    service: str,
+    *,
+    kv_mount: str = KV_MOUNT,
+    database: bool,
+    broker: bool,
+    database_mount: str = DATABASE_MOUNT,
+    broker_mount: str = BROKER_MOUNT,
+) -> dict[str, tuple[str, ...]]:
+    """Every path the service's policy grants, with its capabilities: the single source of the HCL."""
+    dns_label(service, "service")
+    for mount in (kv_mount, database_mount, broker_mount):
+        dns_label(mount, "mount")
+    grants = {
+        # KV v2: secret values live under data/, their versions and listings under metadata/.
+        f"{kv_mount}/data/{service}/*": READ_LIST,
+        f"{kv_mount}/metadata/{service}/*": READ_LIST,
+    }
+    if database:
+        grants[f"{database_mount}/creds/{service}"] = READ
+    if broker:
+        grants[f"{broker_mount}/creds/{service}"] = READ
+    return grants
+
+
+def render_policy(grants: Mapping[str, Iterable[str]], comment: str) -> str:
+    blocks = [f"# {comment}"]
+    for path, capabilities in grants.items():
+        listed = ", ".join(f'"{capability}"' for capability in capabilities)
+        blocks.append(f'path "{path}" {{\n  capabilities = [{listed}]\n}}')
+    return "\n\n".join(blocks) + "\n"
+
+
+def service_policy(
+    service: str,
+    *,
+    kv_mount: str = KV_MOUNT,
+    database: bool,
+    broker: bool,
+    database_mount: str = DATABASE_MOUNT,
+    broker_mount: str = BROKER_MOUNT,
+) -> str:
+    """The Vault policy HCL of one service: its KV folder, its database and broker credentials."""
+    grants = readable_paths(
+        service,
+        kv_mount=kv_mount,
+        database=database,
+        broker=broker,
+        database_mount=database_mount,
+        broker_mount=broker_mount,
+    )
+    return render_policy(grants, f"Rampart: what service {service!r} may read. Nothing else is granted.")
+
+
+def parse_policy(hcl: str) -> dict[str, set[str]]:
+    """Path -> capabilities of a policy in the subset :func:`render_policy` writes.
+
+    Anything else (another stanza, a parameter constraint, an unknown capability) is an error,
+    so a test reading a policy back cannot overlook a grant it does not understand.
+    """
+    text = "\n".join(line for line in hcl.splitlines() if not line.strip().startswith("#"))
+    grants: dict[str, set[str]] = {}
+    for match in _BLOCK.finditer(text):
+        path, listed = match.groups()
+        items = [item.strip() for item in listed.split(",") if item.strip()]
+        capabilities = set()
+        for item in items:
+            found = _CAPABILITY.match(item)
+            if not found or found.group(1) not in _CAPABILITIES:
+                raise ValueError(f"path {path!r}: unknown capability {item}")
+            capabilities.add(found.group(1))
+        grants.setdefault(path, set()).update(capabilities)
+    leftover = _BLOCK.sub("", text).strip()
+    if leftover:
+        raise ValueError(f"not a policy in the generated subset: {leftover[:60]!r}")
+    return grants
+
+
+# -- Postgres dynamic users ----------------------------------------------------------------------
+
+
+def owner_role(database: str) -> str:
+    return f"{database}{OWNER_ROLE_SUFFIX}"
+
+
+def database_creation_statements(service: str, database: str) -> list[str]:
+    """SQL Vault runs, connected to ``database``, to create one short-lived user for ``service``.
+
+    Every grant is on that database or on objects inside it (Vault is connected to it, so ``ALL
+    TABLES IN SCHEMA public`` is that database's tables). The user is a member of the database's
+    NOLOGIN owner role and acts as it by default: tables it creates (migrations) belong to the
+    owner, so the next user sees them and revoking this one never orphans or drops data.
+    """
+    dns_label(service, "service")
+    dns_label(database, "database")
+    user, owner = '"{{name}}"', f'"{owner_role(database)}"'
+    return [
+        f"CREATE ROLE {user} WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}';",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {user};',
+        f"GRANT {owner} TO {user};",
+        f"ALTER ROLE {user} SET role = '{owner_role(database)}';",
+        f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user};",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {user};",
+        # Objects Vault's admin creates later in this database (it runs these statements) are usable
+        # by the owner role, hence by every service user; idempotent, so rerunning it is harmless.
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {owner};",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {owner};",
+    ]
+
+
+def database_revocation_statements(service: str, database: str) -> list[str]:
+    """SQL that ends a user when its lease ends: sessions cut, anything it owns kept, role dropped."""
+    dns_label(service, "service")
+    dns_label(database, "database")
+    user, owner = '"{{name}}"', f'"{owner_role(database)}"'
+    return [
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';",
+        f"REASSIGN OWNED BY {user} TO {owner};",
+        f"DROP OWNED BY {user};",
+        f"DROP ROLE IF EXISTS {user};",
+    ]
+
+
+def database_root_rotation_statements() -> list[str]:
+    """How Vault changes its own admin password (``rotate-root``): only Vault knows it afterwards."""
+    return ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"]
+
+
+# -- RabbitMQ ------------------------------------------------------------------------------------
+
+
+def exactly(names: Iterable[str]) -> str:
+    """An anchored RabbitMQ permission regex matching exactly these resource names."""
+    unique = sorted(set(names))
+    return f"^({'|'.join(unique)})$" if unique else NOTHING
+
+
+def rabbitmq_vhost_permissions(
+    service: str, publishes: Iterable[str], consumes: Iterable[str], *, vhost: str = DEFAULT_VHOST
+) -> dict[str, dict[str, str]]:
+    """Vhost -> configure/write/read regexes of the service's broker users.
+
+    ``write`` covers publishing to the exchanges named like its declared queues, ``read`` consuming
+    from its declared queues. ``configure`` is nothing: the messaging layer declares the topology,
+    services only use it (passive declares need no permission).
+    """
+    dns_label(service, "service")
+    published = [dns_label(name, f"{service}: published queue") for name in publishes]
+    consumed = [dns_label(name, f"{service}: consumed queue") for name in consumes]
+    return {vhost: {"configure": NOTHING, "write": exactly(published), "read": exactly(consumed)}}
