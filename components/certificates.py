@@ -96,7 +96,10 @@ class CertificatesArgs:
 class CertificatesHandle:
     """What other layers need to get a certificate: the issuer, and what to wait for."""
 
+    # Public names (the gateway's hosts): ACME on AWS, the internal CA elsewhere.
     cluster_issuer: str
+    # In-cluster names (Vault, brokers, databases): always the platform's own CA.
+    internal_issuer: str
     namespace: str
     ready: list[pulumi.Resource]
 
@@ -334,18 +337,17 @@ class Certificates(pulumi.ComponentResource):
             opts=self._on_cluster(depends_on=[*args.depends_on, *baseline, *identity]),
         )
 
+        # The internal CA always exists: in-cluster names (vault.vault.svc, ...) cannot get ACME
+        # certificates, and clients of in-cluster TLS need a ca.crt to trust.
+        issuers: list[pulumi.Resource] = self._ca_chain(name, release, ns)
+        issuer = CA_ISSUER
         if config.issuer == "acme":
             region = _region_of(args.aws.cluster_arn) if args.aws is not None else None
-            issuers: list[pulumi.Resource] = [
-                self._cluster_issuer(name, ACME_ISSUER, acme_issuer_spec(config, region), release)
-            ]
+            issuers.append(self._cluster_issuer(name, ACME_ISSUER, acme_issuer_spec(config, region), release))
             issuer = ACME_ISSUER
-        else:
-            issuers = self._ca_chain(name, release, ns)
-            issuer = CA_ISSUER
 
         self.handle = CertificatesHandle(
-            cluster_issuer=issuer, namespace=NAMESPACE, ready=[release, *issuers]
+            cluster_issuer=issuer, internal_issuer=CA_ISSUER, namespace=NAMESPACE, ready=[release, *issuers]
         )
         self.register_outputs({"clusterIssuer": issuer, "namespace": ns})
 

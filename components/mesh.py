@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -64,6 +65,8 @@ class MeshArgs:
     provider: k8s.Provider
     environment: str
     depends_on: Sequence[pulumi.Resource] = ()
+    # meshConfig.extensionProviders, e.g. the tracing backend spans go to.
+    extension_providers: Sequence[Mapping[str, Any]] = ()
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,9 @@ def is_ha(config: MeshConfig) -> bool:
     return config.istiod_replicas >= 2
 
 
-def mesh_config(config: MeshConfig) -> dict[str, object]:
+def mesh_config(
+    config: MeshConfig, extension_providers: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, object]:
     """The chart's free-form ``meshConfig``: every key is an Istio MeshConfig field
     (istio.mesh.v1alpha1.MeshConfig; ``defaultConfig`` is a ProxyConfig)."""
     mesh: dict[str, object] = {
@@ -107,6 +112,9 @@ def mesh_config(config: MeshConfig) -> dict[str, object]:
     }
     if config.access_logs:
         mesh |= {"accessLogFile": "/dev/stdout", "accessLogEncoding": "JSON"}
+    if extension_providers:
+        # Where Telemetry resources send spans (the tracing backend of the observability layer).
+        mesh["extensionProviders"] = [dict(provider) for provider in extension_providers]
     return mesh
 
 
@@ -122,7 +130,9 @@ def _spread() -> list[dict[str, object]]:
     ]
 
 
-def istiod_values(config: MeshConfig) -> dict[str, object]:
+def istiod_values(
+    config: MeshConfig, extension_providers: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, object]:
     replicas = config.istiod_replicas
     values: dict[str, object] = {
         # The chart names this `cni.enabled`; the injector sees it as `pilot.cni.enabled`. Injected
@@ -135,7 +145,7 @@ def istiod_values(config: MeshConfig) -> dict[str, object]:
         "resources": ISTIOD_RESOURCES,
         # With it istiod's pod meets `restricted` (the chart sets the rest).
         "seccompProfile": RUNTIME_DEFAULT,
-        "meshConfig": mesh_config(config),
+        "meshConfig": mesh_config(config, extension_providers),
         "global": {
             "istioNamespace": ROOT_NAMESPACE,
             # The chart renders the PDB only when more than one replica runs.
@@ -202,7 +212,11 @@ class Mesh(pulumi.ComponentResource):
         base = self._release(name, BASE_RELEASE, ns, base_values(), [*args.depends_on, *baseline])
         cni = self._release(name, CNI_RELEASE, CNI_NAMESPACE, cni_values(), [*args.depends_on, base])
         istiod = self._release(
-            name, ISTIOD_RELEASE, ns, istiod_values(config), [*args.depends_on, base, *baseline]
+            name,
+            ISTIOD_RELEASE,
+            ns,
+            istiod_values(config, args.extension_providers),
+            [*args.depends_on, base, *baseline],
         )
 
         # Root-namespace policies apply mesh-wide: mTLS only, and deny everything not allowed.

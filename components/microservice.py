@@ -45,6 +45,8 @@ class MicroserviceArgs:
     # The gateway's namespace, for services with public routes.
     gateway_namespace: str | None = None
     mesh: MeshBinding | None = None
+    # NetworkPolicies platform layers need in every service namespace (e.g. span export).
+    extra_policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
 
 
 class Microservice(pulumi.ComponentResource):
@@ -82,7 +84,8 @@ class Microservice(pulumi.ComponentResource):
                 + ([args.gateway_namespace] if args.gateway_namespace else []),
                 callees=args.callees,
                 mesh_root_namespace=mesh.root_namespace if mesh else None,
-            ),
+            )
+            | args.extra_policies,
             opts=child,
             extra_namespace_labels=mesh.injection_labels if mesh else None,
         )

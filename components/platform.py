@@ -8,17 +8,41 @@ no layer reaches into another's children.
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components import gateway as gateway_layer
 from components.aws.cluster import AwsCluster, AwsClusterArgs
 from components.certificates import AcmeAws, Certificates, CertificatesArgs
 from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
 from components.gateway import Gateway, GatewayArgs, PublicService
+from components.logging_tracing import (
+    LoggingTracing,
+    LoggingTracingArgs,
+    LogsAws,
+    span_export_egress,
+    tempo_extension_provider,
+)
 from components.mesh import Mesh, MeshArgs, MeshHandle
 from components.mesh_policy import ServiceIdentity
 from components.microservice import MeshBinding, Microservice, MicroserviceArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.service_network import Peer
+from components.vault import VaultAws, VaultHandle, VaultServer, VaultServerArgs
+from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
 from rampart.config import PlatformConfig
+
+OBSERVABILITY_NAMESPACE = "monitoring"
+POSTGRES_PORT = 5432
+# Room in the monitoring namespace's quota for Loki, Tempo and Alloy (one Alloy pod per node).
+LOGS_AND_TRACES_QUOTA = {
+    "pods": "40",
+    "requests.cpu": "4",
+    "requests.memory": "8Gi",
+    "limits.cpu": "8",
+    "limits.memory": "16Gi",
+    "persistentvolumeclaims": "4",
+}
 
 
 class Platform(pulumi.ComponentResource):
@@ -29,6 +53,8 @@ class Platform(pulumi.ComponentResource):
         super().__init__("rampart:index:Platform", name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
         acme_aws: AcmeAws | None = None
+        logs_aws: LogsAws | None = None
+        vault_aws: VaultAws | None = None
         aws_opts = child
         if config.target == "aws":
             assert config.aws is not None  # enforced when the config is loaded
@@ -49,11 +75,29 @@ class Platform(pulumi.ComponentResource):
             )
             self.cluster = aws_cluster.handle
             aws_opts = pulumi.ResourceOptions(parent=self, providers=[aws_cluster.aws_provider])
+            eks = aws_cluster.eks
             acme_aws = AcmeAws(
-                cluster_name=aws_cluster.eks.cluster_name,
-                cluster_arn=aws_cluster.eks.cluster_arn,
-                partition=aws_cluster.eks.partition,
+                cluster_name=eks.cluster_name,
+                cluster_arn=eks.cluster_arn,
+                partition=eks.partition,
                 permissions_boundary=config.aws.permissions_boundary_arn,
+            )
+            vault_aws = VaultAws(
+                cluster_name=eks.cluster_name,
+                cluster_arn=eks.cluster_arn,
+                account_id=eks.account_id,
+                partition=eks.partition,
+                region=eks.region,
+                permissions_boundary=config.aws.permissions_boundary_arn,
+            )
+            logs_aws = LogsAws(
+                cluster_name=eks.cluster_name,
+                cluster_arn=eks.cluster_arn,
+                account_id=eks.account_id,
+                partition=eks.partition,
+                region=eks.region,
+                permissions_boundary=config.aws.permissions_boundary_arn,
+                protect=config.environment in ("staging", "prod"),
             )
         else:
             self.cluster = ExistingCluster(
@@ -80,11 +124,36 @@ class Platform(pulumi.ComponentResource):
         ).handle
         mesh = Mesh(
             "mesh",
-            MeshArgs(config=config.mesh, provider=provider, environment=config.environment, depends_on=ready),
+            MeshArgs(
+                config=config.mesh,
+                provider=provider,
+                environment=config.environment,
+                depends_on=ready,
+                extension_providers=[tempo_extension_provider(OBSERVABILITY_NAMESPACE)],
+            ),
             opts=child,
         ).handle
 
+        vault = VaultServer(
+            "vault",
+            VaultServerArgs(
+                environment=config.environment,
+                ha_replicas=config.vault.replicas,
+                provider=provider,
+                certificates=certificates,
+                mesh=mesh,
+                aws=vault_aws,
+                storage_class=None,
+                depends_on=[*ready, *certificates.ready],
+                storage_gb=config.vault.storage_gb,
+                backend_ports=[POSTGRES_PORT],
+            ),
+            opts=aws_opts,
+        ).handle
+
         self.services = self._services(config, mesh, child)
+        if config.vault.configure:
+            self._configure_vault(config, provider, vault, child)
         Gateway(
             "gateway",
             GatewayArgs(
@@ -100,7 +169,87 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self._observability(config, provider, mesh, logs_aws, aws_opts)
         self.register_outputs({"services": {name: svc.address for name, svc in self.services.items()}})
+
+    def _configure_vault(
+        self, config: PlatformConfig, provider: k8s.Provider, vault: VaultHandle, opts: pulumi.ResourceOptions
+    ) -> None:
+        """Phase 2 (vault.configure: true), once Vault is initialised: auth, engines, per-service
+        policies and roles, and the operator objects that deliver credentials into namespaces."""
+        assert config.vault_token is not None  # enforced when the config is loaded
+        with_database = [s.name for s in config.services if s.database]
+        # The admin password the data layer gives each database's `vault_admin` role; Vault rotates
+        # it on first use, after which only Vault knows it.
+        admin_passwords = {
+            name: random.RandomPassword(f"{name}-vault-admin", length=32, special=False, opts=opts).result
+            for name in with_database
+        }
+        VaultConfiguration(
+            "vault-config",
+            VaultConfigArgs(
+                address=config.vault.address,
+                token=pulumi.Output.secret(config.vault_token.get_secret_value()),
+                ca_cert_pem=None,
+                kubernetes_host="https://kubernetes.default.svc",
+                # Broker credentials arrive with the messaging layer: no queues are granted yet.
+                services=[
+                    VaultService(
+                        name=s.name, namespace=s.name, service_account=s.name, database=bool(s.database)
+                    )
+                    for s in config.services
+                ],
+                # Where each service's database answers (CloudNativePG's read-write service naming).
+                database_hosts={name: f"{name}-db-rw.{name}.svc:{POSTGRES_PORT}" for name in with_database},
+                database_admin_password=dict(admin_passwords),
+                broker=None,
+                vso_namespace=vault.operator_namespace,
+                vault_connection=vault.connection_name,
+                kubernetes_provider=provider,
+                environment=config.environment,
+                depends_on=[*vault.ready, *self.services.values()],
+            ),
+            opts=opts,
+        )
+
+    def _observability(
+        self,
+        config: PlatformConfig,
+        provider: k8s.Provider,
+        mesh: MeshHandle,
+        logs_aws: LogsAws | None,
+        aws_opts: pulumi.ResourceOptions,
+    ) -> None:
+        settings = config.observability
+        monitoring = Monitoring(
+            "monitoring",
+            MonitoringArgs(
+                environment=config.environment,
+                provider=provider,
+                retention=f"{settings.retention_days}d",
+                replicas=settings.prometheus_replicas,
+                alertmanager_replicas=settings.alertmanager_replicas,
+                storage_size=f"{settings.storage_gb}Gi",
+                services=config.services,
+                # Per-service monitors, rules and dashboards go into the services' namespaces.
+                depends_on=[*self.cluster.ready, *self.services.values()],
+                extra_quota=LOGS_AND_TRACES_QUOTA,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        ).handle
+        LoggingTracing(
+            "logging-tracing",
+            LoggingTracingArgs(
+                environment=config.environment,
+                provider=provider,
+                namespace=monitoring.namespace,
+                retention_days=settings.log_retention_days,
+                trace_sampling=config.mesh.trace_sampling,
+                aws=logs_aws,
+                depends_on=[*monitoring.ready, *mesh.ready],
+            ),
+            opts=aws_opts,
+        )
 
     def _services(
         self, config: PlatformConfig, mesh: MeshHandle, opts: pulumi.ResourceOptions
@@ -121,6 +270,8 @@ class Platform(pulumi.ComponentResource):
                     caller_namespaces=[peers[caller].namespace for caller in callers],
                     callees=[peers[callee] for callee in spec.calls],
                     gateway_namespace=gateway.namespace if spec.routes else None,
+                    # Sidecars report spans to the tracing backend.
+                    extra_policies={"allow-span-export": span_export_egress(OBSERVABILITY_NAMESPACE)},
                     mesh=MeshBinding(
                         trust_domain=mesh.trust_domain,
                         root_namespace=mesh.root_namespace,

@@ -39,6 +39,8 @@ KUBERNETES_AUTH = "kubernetes"
 # roles accept no other, so a token minted for another audience (the API server's) cannot log in.
 AUDIENCE = "vault"
 ADMIN_USER = "vault_admin"
+# Vault hashes the passwords it generates before sending them (Vault 1.14+, Postgres 10+).
+SCRAM_SHA_256 = "scram-sha-256"
 # Vault tokens of a service: short-lived, renewed by VSO.
 TOKEN_TTL = 900
 TOKEN_MAX_TTL = 3600
@@ -124,7 +126,9 @@ def check(args: VaultConfigArgs) -> None:
     if not args.address.startswith("https://"):
         problems.append(f"address {args.address!r}: Vault is only reached over TLS (https://)")
     names = [service.name for service in args.services]
-    problems += [f"service {name!r} is declared twice" for name in sorted(set(names)) if names.count(name) > 1]
+    problems += [
+        f"service {name!r} is declared twice" for name in sorted(set(names)) if names.count(name) > 1
+    ]
     for service in args.services:
         for value, what in ((service.name, "service"), (service.namespace, "namespace")):
             try:
@@ -151,7 +155,8 @@ def secret(value: pulumi.Input[str], what: str) -> pulumi.Output[str]:
 def ca_cert_file(pem: str, directory: Path | None = None) -> str:
     """The Vault provider takes its CA only as a file path (no inline PEM): write it to a file of our
     own, named by its content, in a private directory nobody else can swap it in."""
-    folder = directory or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rampart-vault-ca"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = directory or cache / "rampart-vault-ca"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
@@ -334,7 +339,7 @@ class VaultConfiguration(pulumi.ComponentResource):
                 username=ADMIN_USER,
                 password=password,
                 # Vault hashes generated passwords itself: cleartext never reaches Postgres' logs.
-                password_authentication="scram-sha-256",
+                password_authentication=SCRAM_SHA_256,
             ),
             root_rotation_statements=vp.database_root_rotation_statements(),
             verify_connection=True,

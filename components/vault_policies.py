@@ -18,11 +18,14 @@ BROKER_MOUNT = "rabbitmq"
 DEFAULT_VHOST = "/"
 # Postgres: the NOLOGIN role that owns a service database's objects (see database_creation_statements).
 OWNER_ROLE_SUFFIX = "_owner"
+# Data, not DDL on others' objects: no TRUNCATE, REFERENCES or TRIGGER on tables the user does not own.
+TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+SEQUENCE_PRIVILEGES = "USAGE, SELECT, UPDATE"
 # RabbitMQ permission regex that matches no resource name: "no permission".
 NOTHING = "^$"
 
-READ_LIST = ("read", "list")
-READ = ("read",)
+READ_LIST: tuple[str, ...] = ("read", "list")
+READ: tuple[str, ...] = ("read",)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _BLOCK = re.compile(r'path\s+"([^"\s]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}')
@@ -52,7 +55,7 @@ def readable_paths(
     dns_label(service, "service")
     for mount in (kv_mount, database_mount, broker_mount):
         dns_label(mount, "mount")
-    grants = {
+    grants: dict[str, tuple[str, ...]] = {
         # KV v2: secret values live under data/, their versions and listings under metadata/.
         f"{kv_mount}/data/{service}/*": READ_LIST,
         f"{kv_mount}/metadata/{service}/*": READ_LIST,
@@ -141,12 +144,12 @@ def database_creation_statements(service: str, database: str) -> list[str]:
         f"GRANT {owner} TO {user};",
         f"ALTER ROLE {user} SET role = '{owner_role(database)}';",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user};",
-        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {user};",
+        f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {user};",
+        f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {user};",
         # Objects Vault's admin creates later in this database (it runs these statements) are usable
         # by the owner role, hence by every service user; idempotent, so rerunning it is harmless.
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {owner};",
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {owner};",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {TABLE_PRIVILEGES} ON TABLES TO {owner};",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO {owner};",
     ]
 
 

@@ -364,7 +364,9 @@ def test_generated_bad_values_give_one_line_per_problem_with_a_key_path(
             assert sep and message, line
             assert "\n" not in line
             assert path.startswith(("services", "environment")), line
-        assert any(line.startswith(f"services[{index}].") for line in exc.problems), exc.problems
+        # Renaming a service breaks its callers' `calls:` instead, reported at their own paths.
+        if key != "name":
+            assert any(line.startswith(f"services[{index}].") for line in exc.problems), exc.problems
     else:
         # Only values that really are valid may pass (e.g. a junk dict that is a valid `database`).
         assert load_platform_config(broken).services[index].name == broken["services"][index]["name"]

@@ -402,7 +402,7 @@ def test_certificate_helper_requests_from_the_platform_issuer() -> None:
 
 def test_acme_issuer_solves_dns01_in_the_configured_zone() -> None:
     plan = build_acme()
-    issuer = one(plan, "ClusterIssuer")
+    issuer = one(plan, "ClusterIssuer", "rampart-acme")
     assert issuer["inputs"]["metadata"]["name"] == "rampart-acme"
     acme = issuer["inputs"]["spec"]["acme"]
     assert acme["email"] == "platform@example.com"
@@ -410,7 +410,8 @@ def test_acme_issuer_solves_dns01_in_the_configured_zone() -> None:
     assert acme["privateKeySecretRef"] == {"name": "rampart-acme-account"}
     # Ambient credentials (Pod Identity): no keys, no role in the solver.
     assert acme["solvers"] == [{"dns01": {"route53": {"hostedZoneID": ZONE_ID, "region": "eu-west-1"}}}]
-    assert not of(plan, "Certificate")
+    # The only certificate is the internal root CA (in-cluster names never go to ACME).
+    assert [c["inputs"]["metadata"]["name"] for c in of(plan, "Certificate")] == ["rampart-root-ca"]
     assert cert_manager_values(plan)["dns01RecursiveNameserversOnly"] is True
 
 
@@ -472,7 +473,9 @@ def test_route53_role_is_for_cert_managers_service_account_only() -> None:
 def test_acme_without_aws_creates_no_iam_and_no_region() -> None:
     plan = build_acme(on_aws=False)
     assert not [r for r in plan.custom() if r["type"].startswith("aws:")]
-    route53 = one(plan, "ClusterIssuer")["inputs"]["spec"]["acme"]["solvers"][0]["dns01"]["route53"]
+    route53 = one(plan, "ClusterIssuer", "rampart-acme")["inputs"]["spec"]["acme"]["solvers"][0]["dns01"][
+        "route53"
+    ]
     assert route53 == {"hostedZoneID": ZONE_ID}
 
 
@@ -577,4 +580,6 @@ def test_certificates_handle() -> None:
     plan_of(program)
     local, acme = captured
     assert (local.cluster_issuer, local.namespace, len(local.ready)) == ("rampart-ca", "cert-manager", 4)
-    assert (acme.cluster_issuer, len(acme.ready)) == ("rampart-acme", 2)
+    # ACME for public names, and the internal CA chain for in-cluster names, always.
+    assert (acme.cluster_issuer, acme.internal_issuer, len(acme.ready)) == ("rampart-acme", "rampart-ca", 5)
+    assert local.internal_issuer == "rampart-ca"

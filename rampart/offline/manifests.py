@@ -24,9 +24,17 @@ def kubernetes_objects(plan: Plan) -> Iterator[dict[str, Any]]:
         yield to_manifest(resource)
 
 
+# A Secret whose whole data map is secret: the keys are unknown too, so one stand-in entry.
+REDACTED_DATA = {"data": {"redacted": "PHNlY3JldD4="}, "stringData": {"redacted": "<secret>"}}
+
+
 def to_manifest(resource: dict[str, Any]) -> dict[str, Any]:
     """The object as it would be applied: its inputs, with the name the provider gave it."""
-    manifest: dict[str, Any] = values.reveal_structure(resource["inputs"])
+    inputs = dict(resource["inputs"])
+    for key, stand_in in REDACTED_DATA.items():
+        if values.is_secret(inputs.get(key)):
+            inputs[key] = stand_in
+    manifest: dict[str, Any] = values.reveal_structure(inputs)
     metadata = dict(manifest.get("metadata") or {})
     output_name = (resource.get("outputs") or {}).get("metadata", {}).get("name")
     if "name" not in metadata and output_name:

@@ -127,6 +127,9 @@ def _with_default_providers(
                         "inputs": {"version": version} if version else {},
                         "outputs": {"version": version} if version else {},
                         "parent": None,
+                        "dependencies": [],
+                        "propertyDependencies": {},
+                        "protect": False,
                         "defaultProvider": True,
                     }
                 )

@@ -1,8 +1,9 @@
 """Helm values against the charts' own defaults (Helm silently ignores unknown keys).
 
 Walk rules: a key must exist in the defaults; a ``{}`` default is a free-form map; a non-empty
-dict default is walked; any ``resources`` is a Kubernetes ResourceRequirements; the istiod
-chart's free-form ``meshConfig`` is walked against the MeshConfig fields the platform uses.
+dict default is walked; any ``resources`` is a Kubernetes ResourceRequirements and any
+``*securityContext`` a Kubernetes security context; the istiod chart's free-form ``meshConfig``
+is walked against the MeshConfig fields the platform uses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tests.support.reference import helm_values
 
 # Any `resources` value is a Kubernetes ResourceRequirements, whatever the chart's example default.
 RESOURCE_REQUIREMENTS = {"requests": {"cpu": "", "memory": ""}, "limits": {"cpu": "", "memory": ""}}
+# Keys whose value is a Kubernetes security context: any of its fields is valid.
+SECURITY_CONTEXTS = {"securityContext", "podSecurityContext", "containerSecurityContext"}
 # The Istio MeshConfig (istio.mesh.v1alpha1, istio/api 1.30.3 mesh/v1alpha1/config.proto; defaultConfig
 # is a ProxyConfig, proxy.proto) fields the platform sets: the istiod chart takes `meshConfig` free-form.
 MESH_CONFIG_FIELDS: dict[str, Any] = {
@@ -29,9 +32,16 @@ MESH_CONFIG_FIELDS: dict[str, Any] = {
     "enableTracing": None,
     "enablePrometheusMerge": None,
     "defaultConfig": {"tracing": {"sampling": None}, "holdApplicationUntilProxyStarts": None},
+    "extensionProviders": None,
 }
-# Kong's `env` entries all become KONG_* settings; these two are not among the chart's examples.
-KONG_CONF_PASS_THROUGH = {"gateway.env.ssl_cert", "gateway.env.ssl_cert_key"}
+# Keys a chart passes through although its defaults do not list them: Kong's `env` entries all
+# become KONG_* settings; Loki's documented bucket names; Tempo's receivers go to Tempo as they are.
+PASS_THROUGH = {
+    "gateway.env.ssl_cert",
+    "gateway.env.ssl_cert_key",
+    "loki.storage.bucketNames",
+    "tempo.receivers.zipkin",
+}
 # chart reference (as a Release names it) -> reference directory; kong's `ingress` chart nests two
 # aliases of the `kong` chart, checked against the kong chart's defaults.
 CHART_DIRECTORIES = {
@@ -42,8 +52,17 @@ CHART_DIRECTORIES = {
     "ingress": "kong-ingress",
     "oci://public.ecr.aws/karpenter/karpenter": "karpenter",
     "aws-load-balancer-controller": "aws-load-balancer-controller",
+    "loki": "loki",
+    "alloy": "alloy",
+    "tempo": "tempo",
+    "vault": "vault",
+    "vault-secrets-operator": "vault-secrets-operator",
+    "kube-prometheus-stack": "kube-prometheus-stack",
 }
-SUB_CHARTS = {"kong-ingress": {"controller": "kong", "gateway": "kong"}}
+SUB_CHARTS = {
+    "kong-ingress": {"controller": "kong", "gateway": "kong"},
+    "kube-prometheus-stack": {"grafana": "grafana"},
+}
 
 
 @functools.cache
@@ -63,6 +82,8 @@ def unknown_keys(values: Mapping[str, Any], defaults: Mapping[str, Any], path: s
             yield here
             continue
         default = defaults[key]
+        if key in SECURITY_CONTEXTS:
+            continue  # a Kubernetes (Pod)SecurityContext, whatever subset the chart's default shows
         if key == "resources" and isinstance(value, Mapping):
             default = RESOURCE_REQUIREMENTS
         elif here == "meshConfig":
@@ -78,4 +99,4 @@ def unknown_release_keys(directory: str, values: Mapping[str, Any]) -> set[str]:
     found = set(unknown_keys(top, chart_defaults(directory)))
     for alias, sub_chart in sub_charts.items():
         found |= set(unknown_keys(values.get(alias) or {}, chart_defaults(sub_chart), f"{alias}."))
-    return found - KONG_CONF_PASS_THROUGH
+    return found - PASS_THROUGH

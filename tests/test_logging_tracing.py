@@ -1,0 +1,566 @@
+"""Logs and traces (Loki, Alloy, Tempo, the mesh's Telemetry), built alone under mocks with explicit
+providers, on the AWS target (S3 storage through Pod Identity) and on a plain cluster (PVCs)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+
+from components import logging_tracing as lt
+from components.logging_tracing import LoggingTracing, LoggingTracingArgs, LoggingTracingHandle, LogsAws
+from policies import catalog
+from policies.model import Resource
+from rampart.offline.manifests import to_manifest
+from rampart.offline.plan import Plan
+from tests.support import schemas
+from tests.support.harness import plan_of
+from tests.support.helm import chart_defaults, unknown_release_keys
+from tests.support.reference import crd_schemas, helm_values
+
+K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
+AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+CLUSTER = "rampart-prod"
+CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary"
+NAMESPACE = "monitoring"
+RETENTION_DAYS = 30
+SAMPLING = 2.5
+# Values keys the charts read although their values.yaml does not list them are allowed only through
+# tests/support/helm.PASS_THROUGH (Loki's documented `storage.bucketNames`; Tempo's `receivers`).
+PASS_THROUGH = {
+    ("loki", True): set(),
+    ("loki", False): set(),
+    ("alloy", True): set(),
+    ("alloy", False): set(),
+    ("tempo", True): set(),
+    ("tempo", False): set(),
+}
+CHART_REPOSITORIES = {
+    "loki": "https://grafana-community.github.io/helm-charts",
+    "tempo": "https://grafana-community.github.io/helm-charts",
+    "alloy": "https://grafana.github.io/helm-charts",
+}
+BUCKET_COMPANIONS = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketPolicy:BucketPolicy",
+)
+
+HANDLES: dict[tuple[bool, bool], LoggingTracingHandle] = {}
+
+
+@functools.cache
+def build(on_aws: bool = True, protect: bool = True) -> Plan:
+    def program() -> None:
+        provider = k8s.Provider("k8s")
+        opts = None
+        target = None
+        if on_aws:
+            opts = pulumi.ResourceOptions(providers=[aws.Provider("aws", region=REGION)])
+            target = LogsAws(
+                cluster_name=CLUSTER,
+                cluster_arn=CLUSTER_ARN,
+                account_id=ACCOUNT,
+                partition="aws",
+                region=REGION,
+                permissions_boundary=BOUNDARY,
+                protect=protect,
+            )
+        component = LoggingTracing(
+            "logs",
+            LoggingTracingArgs(
+                environment="prod" if on_aws else "local",
+                provider=provider,
+                namespace=NAMESPACE,
+                retention_days=RETENTION_DAYS,
+                trace_sampling=SAMPLING,
+                aws=target,
+            ),
+            opts=opts,
+        )
+        HANDLES[(on_aws, protect)] = component.handle
+        # What a service namespace adds so its sidecars may export spans.
+        k8s.networking.v1.NetworkPolicy(
+            "orders-span-export",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="allow-span-export", namespace="orders"),
+            spec=lt.span_export_egress(NAMESPACE),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    return plan_of(program)
+
+
+def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
+    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
+
+
+def one(plan: Plan, kind: str) -> dict[str, Any]:
+    (found,) = of(plan, kind)
+    return found
+
+
+def release(plan: Plan, chart: str) -> dict[str, Any]:
+    (found,) = [r for r in plan.of_type(RELEASE) if r["inputs"]["chart"] == chart]
+    return found
+
+
+def values(chart: str, on_aws: bool = True) -> dict[str, Any]:
+    return release(build(on_aws), chart)["inputs"]["values"]  # type: ignore[no-any-return]
+
+
+def name_of(resource: Mapping[str, Any]) -> str:
+    return str(resource["urn"].rsplit("::", 1)[1])
+
+
+def policy_resources(plan: Plan, props: str) -> list[Resource]:
+    """The plan as policies see it: inputs for resource rules, outputs for stack rules."""
+    return [
+        Resource(
+            urn=r["urn"],
+            type=r["type"],
+            name=name_of(r),
+            props=r.get(props) or {},
+            protect=bool(r.get("protect")),
+            parent=r.get("parent"),
+            dependencies=tuple(r.get("dependencies") or ()),
+            provider=r.get("provider"),
+        )
+        for r in plan.resources
+    ]
+
+
+def walk(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            yield f"{path}{key}", value
+            yield from walk(value, f"{path}{key}.")
+    elif isinstance(tree, list):
+        for index, item in enumerate(tree):
+            yield from walk(item, f"{path}{index}.")
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# -- charts ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chart", ["loki", "alloy", "tempo"])
+def test_charts_are_pinned_to_the_reference_versions(chart: str) -> None:
+    inputs = release(build(), chart)["inputs"]
+    reference = yaml.safe_load((helm_values() / chart / "Chart.yaml").read_text())
+    assert (inputs["chart"], inputs["version"]) == (reference["name"], reference["version"])
+    assert inputs["repositoryOpts"] == {"repo": CHART_REPOSITORIES[chart]}
+    assert inputs["name"] == chart
+    assert inputs["namespace"] == NAMESPACE and inputs["createNamespace"] is False
+
+
+@pytest.mark.parametrize("on_aws", [True, False])
+@pytest.mark.parametrize("chart", ["loki", "alloy", "tempo"])
+def test_every_values_key_exists_in_the_chart_defaults(chart: str, on_aws: bool) -> None:
+    assert unknown_release_keys(chart, values(chart, on_aws)) == PASS_THROUGH[(chart, on_aws)]
+
+
+def test_the_pass_through_keys_are_read_by_the_charts() -> None:
+    loki_text = (helm_values() / "loki" / "values.yaml").read_text()
+    assert re.search(r"#\s*bucketNames:\n\s*#\s*chunks:", loki_text)
+    schema = json.loads((helm_values() / "loki" / "values.schema.json").read_text())
+    assert schema["properties"]["loki"]["properties"]["storage"]["additionalProperties"] is True
+    assert "toYaml .Values.tempo.receivers" in chart_defaults("tempo")["config"]
+
+
+def test_the_key_checker_catches_typos() -> None:
+    typo = {"singleBinary": {"replica": 1}, "alloy": {"mounts": {"varlogs": False}}}
+    assert unknown_release_keys("loki", typo) == {"singleBinary.replica", "alloy"}
+    assert unknown_release_keys("alloy", {"alloy": {"mounts": {"varlogs": False}}}) == {
+        "alloy.mounts.varlogs"
+    }
+
+
+# -- Loki --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on_aws", [True, False])
+def test_loki_values_pass_the_charts_own_validation(on_aws: bool) -> None:
+    """The conditions of the chart's templates/validate.yaml that these values touch."""
+    loki = values("loki", on_aws)
+    replicas = loki["singleBinary"]["replicas"]
+    object_storage = loki["loki"]["storage"]["type"] in ("s3", "gcs", "azure")
+    assert object_storage or replicas <= 1
+    assert all(loki[target]["replicas"] == 0 for target in ("write", "read", "backend"))
+    assert loki["loki"]["schemaConfig"] and not loki["loki"].get("useTestSchema")
+    assert loki["lokiCanary"]["enabled"] is False and loki["test"]["enabled"] is False
+    assert chart_defaults("loki")["minio"]["enabled"] is False
+    assert loki["deploymentMode"] == "Monolithic"
+    assert "minio" not in loki and not loki.get("ignoreMinioDeprecation")
+
+
+def test_loki_is_one_tenant_with_the_configured_retention() -> None:
+    for on_aws in (True, False):
+        config = values("loki", on_aws)["loki"]
+        assert config["auth_enabled"] is False
+        assert config["structuredConfig"]["limits_config"]["retention_period"] == "720h"
+        compactor = config["compactor"]
+        assert compactor["retention_enabled"] is True
+        (schema,) = config["schemaConfig"]["configs"]
+        assert compactor["delete_request_store"] == schema["object_store"]
+        assert (schema["store"], schema["index"]["period"]) == ("tsdb", "24h")
+
+
+def test_loki_scales_on_object_storage_and_stays_single_on_a_filesystem() -> None:
+    local, remote = values("loki", on_aws=False), values("loki", on_aws=True)
+    assert local["singleBinary"]["replicas"] == local["loki"]["commonConfig"]["replication_factor"] == 1
+    assert local["loki"]["storage"] == {"type": "filesystem"}
+    assert local["singleBinary"]["persistence"]["enabled"] is True
+    assert remote["singleBinary"]["replicas"] == remote["loki"]["commonConfig"]["replication_factor"] == 3
+    assert remote["singleBinary"]["podDisruptionBudget"] == {"maxUnavailable": 1}
+    bucket = one(build(), "Bucket")["outputs"]["id"]
+    storage = remote["loki"]["storage"]
+    assert storage["type"] == "s3" and storage["s3"] == {"region": REGION}
+    assert storage["bucketNames"] == {"chunks": bucket, "ruler": bucket}
+    assert remote["loki"]["schemaConfig"]["configs"][0]["object_store"] == "s3"
+
+
+def test_loki_runs_without_api_access_gateway_or_caches() -> None:
+    loki = values("loki")
+    assert loki["gateway"]["enabled"] is False
+    assert loki["chunksCache"]["enabled"] is False and loki["resultsCache"]["enabled"] is False
+    assert loki["sidecar"]["rules"]["enabled"] is False and loki["singleBinary"]["sidecar"] is False
+    assert loki["rbac"]["namespaced"] is True
+    assert loki["serviceAccount"] == {"name": "loki", "automountServiceAccountToken": False}
+    assert loki["defaults"]["automountServiceAccountToken"] is False
+    resources = loki["singleBinary"]["resources"]
+    assert set(resources) == {"requests", "limits"} and set(resources["limits"]) == {"cpu", "memory"}
+
+
+# -- the bucket and its identity ---------------------------------------------------------------
+
+
+def stack_violations(resources: list[Resource], *rule_names: str) -> list[str]:
+    return [v.message for name in rule_names for v in catalog.rule(name).evaluate_stack(resources)]
+
+
+def resource_violations(resources: list[Resource], *rule_names: str) -> list[str]:
+    return [m for name in rule_names for r in resources for m in catalog.rule(name).evaluate(r)]
+
+
+def test_the_bucket_passes_s3_bucket_hardened_as_the_stack_rule_sees_it() -> None:
+    outputs = policy_resources(build(), "outputs")
+    assert any(r.type == "aws:s3/bucket:Bucket" for r in outputs)
+    assert stack_violations(outputs, "s3-bucket-hardened") == []
+
+
+@pytest.mark.parametrize("companion", BUCKET_COMPANIONS)
+def test_s3_bucket_hardened_would_notice_a_missing_companion(companion: str) -> None:
+    outputs = [r for r in policy_resources(build(), "outputs") if r.type != companion]
+    assert len(stack_violations(outputs, "s3-bucket-hardened")) == 1
+
+
+def test_the_aws_resources_pass_the_encryption_iam_and_protection_rules() -> None:
+    inputs = policy_resources(build(), "inputs")
+    kinds = {r.type for r in inputs}
+    assert {"aws:kms/key:Key", "aws:iam/policy:Policy"} <= kinds
+    # No log groups are created, so the log-group rules have nothing to judge.
+    assert "aws:cloudwatch/logGroup:LogGroup" not in kinds
+    rules = ("kms-key-rotation", "iam-no-wildcard-action", "stateful-protected")
+    assert resource_violations(inputs, *rules) == []
+    stack = policy_resources(build(), "outputs")
+    assert stack_violations(stack, "explicit-providers") == []
+
+
+def test_protect_is_honoured_on_the_bucket_and_the_key_is_always_protected() -> None:
+    for protect in (True, False):
+        plan = build(protect=protect)
+        assert one(plan, "Bucket")["protect"] is protect
+        assert one(plan, "Key")["protect"] is True
+    unprotected = resource_violations(policy_resources(build(protect=False), "inputs"), "stateful-protected")
+    assert len(unprotected) == 1 and "logs-loki" in unprotected[0]
+
+
+def test_bucket_settings() -> None:
+    plan = build()
+    bucket, key = one(plan, "Bucket"), one(plan, "Key")
+    assert bucket["inputs"]["forceDestroy"] is False
+    assert key["inputs"]["enableKeyRotation"] is True
+    (rule,) = one(plan, "BucketServerSideEncryptionConfiguration")["inputs"]["rules"]
+    assert rule["bucketKeyEnabled"] is True
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": key["outputs"]["arn"],
+    }
+    block = one(plan, "BucketPublicAccessBlock")["inputs"]
+    assert all(block[flag] is True for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"))
+    assert block["restrictPublicBuckets"] is True
+    document = json.loads(one(plan, "BucketPolicy")["inputs"]["policy"])
+    assert {s["Effect"] for s in document["Statement"]} == {"Deny"}
+    arn = bucket["outputs"]["arn"]
+    assert all(s["Resource"] == [arn, f"{arn}/*"] for s in document["Statement"])
+    assert {"NumericLessThan": {"s3:TlsVersion": "1.2"}} in [s["Condition"] for s in document["Statement"]]
+
+
+def test_lifecycle_expires_chunks_after_the_retention_and_keeps_index_and_rules() -> None:
+    plan = build()
+    lifecycle = one(plan, "BucketLifecycleConfiguration")["inputs"]
+    assert lifecycle["bucket"] == one(plan, "Bucket")["outputs"]["id"]
+    rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+    assert all(rule["status"] == "Enabled" for rule in rules.values())
+    expiring = {
+        r["filter"]["prefix"]: r["expiration"]["days"] for r in rules.values() if "days" in r["expiration"]
+    }
+    # Only chunks (Loki files them under its single tenant "fake"): index/ and rules/ stay Loki's.
+    assert expiring == {"fake/": RETENTION_DAYS + 1}
+    clean_up = rules["clean-up"]
+    assert clean_up["noncurrentVersionExpiration"] == {"noncurrentDays": 7}
+    assert clean_up["expiration"] == {"expiredObjectDeleteMarker": True}
+    assert clean_up["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+
+
+def test_the_loki_role_touches_only_its_bucket_and_key() -> None:
+    plan = build()
+    bucket_arn, key_arn = one(plan, "Bucket")["outputs"]["arn"], one(plan, "Key")["outputs"]["arn"]
+    (policy,) = [p for p in of(plan, "Policy") if p["type"] == "aws:iam/policy:Policy"]
+    document = json.loads(policy["inputs"]["policy"])
+    granted = {
+        action: set(as_list(statement["Resource"]))
+        for statement in document["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    assert all(s["Effect"] == "Allow" for s in document["Statement"])
+    assert granted == {
+        "s3:ListBucket": {bucket_arn},
+        "s3:GetObject": {f"{bucket_arn}/*"},
+        "s3:PutObject": {f"{bucket_arn}/*"},
+        "s3:DeleteObject": {f"{bucket_arn}/*"},
+        "kms:Decrypt": {key_arn},
+        "kms:GenerateDataKey": {key_arn},
+    }
+    (kms,) = [s for s in document["Statement"] if s["Sid"] == "UseBucketKey"]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}}
+
+
+def test_only_lokis_service_account_in_monitoring_can_assume_the_role() -> None:
+    plan = build()
+    association = one(plan, "PodIdentityAssociation")["inputs"]
+    role = one(plan, "Role")
+    assert (association["namespace"], association["serviceAccount"]) == (NAMESPACE, "loki")
+    assert association["clusterName"] == CLUSTER and association["roleArn"] == role["outputs"]["arn"]
+    assert values("loki")["serviceAccount"]["name"] == association["serviceAccount"]
+    (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    assert trust["Condition"]["StringEquals"] == {
+        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
+        "aws:RequestTag/kubernetes-namespace": NAMESPACE,
+        "aws:RequestTag/kubernetes-service-account": "loki",
+    }
+    assert role["inputs"]["permissionsBoundary"] == BOUNDARY
+    # Pods start only once the association exists.
+    assert one(plan, "PodIdentityAssociation")["urn"] in release(plan, "loki")["dependencies"]
+
+
+def test_off_aws_nothing_is_created_in_aws() -> None:
+    plan = build(on_aws=False)
+    assert not [r for r in plan.custom() if r["type"].startswith("aws:")]
+    assert "loki-object-storage-egress" not in network_policies(plan)
+
+
+# -- Alloy -------------------------------------------------------------------------------------
+
+
+def test_alloy_ships_pod_logs_through_the_api_server_to_loki() -> None:
+    config = values("alloy")["alloy"]["configMap"]["content"]
+    assert 'url = "http://loki.monitoring.svc.cluster.local:3100/loki/api/v1/push"' in config
+    assert HANDLES[(True, True)].loki_url == "http://loki.monitoring.svc.cluster.local:3100"
+    assert 'loki.source.kubernetes "pods"' in config and "loki.source.file" not in config
+    assert 'field = "spec.nodeName=" + sys.env("K8S_NODE_NAME")' in config
+    assert "forward_to = [loki.write.default.receiver]" in config
+    assert config.count("{") == config.count("}")
+    # Vault's audit entries (its audit device writing to stdout) are tagged.
+    assert 'selector = "{namespace=\\"vault\\"} |~ `\\"type\\":\\"(request|response)\\"`"' in config
+    assert 'values = { log_type = "vault_audit" }' in config
+    assert 'external_labels = { environment = "prod" }' in config
+
+
+def test_alloy_needs_no_host_path_and_runs_restricted() -> None:
+    released = values("alloy")
+    assert released["alloy"]["mounts"]["varlog"] is False
+    assert released["alloy"]["mounts"]["dockercontainers"] is False
+    assert not [path for path, _ in walk(released) if path.endswith("hostPath")]
+    # The storage path is an emptyDir the chart mounts, not the node's disk.
+    (mount,) = released["alloy"]["mounts"]["extra"]
+    (volume,) = released["controller"]["volumes"]["extra"]
+    assert mount == {"name": volume["name"], "mountPath": released["alloy"]["storagePath"]}
+    assert volume["emptyDir"] == {}
+    assert released["controller"]["type"] == "daemonset"
+    pod = released["global"]["podSecurityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] >= 10000
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = released["alloy"]["securityContext"]
+    assert container["readOnlyRootFilesystem"] is True and container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_alloy_reads_only_pods_their_logs_and_namespaces() -> None:
+    rbac = values("alloy")["rbac"]
+    assert rbac["clusterRules"] == []
+    (rule,) = rbac["rules"]
+    assert set(rule["resources"]) == {"pods", "pods/log", "namespaces"}
+    assert set(rule["verbs"]) == {"get", "list", "watch"}
+    # ... where the chart's defaults would grant secrets cluster-wide.
+    assert any("secrets" in r["resources"] for r in chart_defaults("alloy")["rbac"]["rules"])
+
+
+# -- Tempo and the mesh ------------------------------------------------------------------------
+
+
+def test_tempo_receives_otlp_and_zipkin_and_keeps_traces_on_a_volume() -> None:
+    tempo = values("tempo")
+    receivers = tempo["tempo"]["receivers"]
+    assert receivers["otlp"]["protocols"]["grpc"] == {"endpoint": "0.0.0.0:4317"}
+    assert receivers["otlp"]["protocols"]["http"] == {"endpoint": "0.0.0.0:4318"}
+    assert receivers["zipkin"] == {"endpoint": "0.0.0.0:9411"}
+    assert tempo["tempo"]["retention"] == "720h"
+    assert tempo["replicas"] == 1
+    assert tempo["persistence"]["enabled"] is True
+    assert chart_defaults("tempo")["tempo"]["storage"]["trace"]["backend"] == "local"
+    assert tempo["tempo"]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_mesh_sends_spans_to_tempo() -> None:
+    plan = build()
+    telemetry = one(plan, "Telemetry")
+    assert telemetry["type"] == "kubernetes:telemetry.istio.io/v1:Telemetry"
+    metadata = telemetry["inputs"]["metadata"]
+    assert (metadata["name"], metadata["namespace"]) == ("mesh-default", "istio-system")
+    (tracing,) = telemetry["inputs"]["spec"]["tracing"]
+    assert tracing == {"providers": [{"name": "tempo"}], "randomSamplingPercentage": SAMPLING}
+    # The provider the Telemetry names is the one the lead adds to istiod's meshConfig.
+    provider = lt.tempo_extension_provider(NAMESPACE)
+    handle = HANDLES[(True, True)]
+    assert provider == {"name": "tempo", "zipkin": {"service": handle.zipkin_service, "port": 9411}}
+    assert handle.zipkin_service == "tempo.monitoring.svc.cluster.local"
+    assert handle.tempo_url == "http://tempo.monitoring.svc.cluster.local:3200"
+    assert release(plan, "tempo")["urn"] in telemetry["dependencies"]
+
+
+def test_the_telemetry_validates_against_its_crd_schema() -> None:
+    manifest = to_manifest(one(build(), "Telemetry"))
+    assert schemas.validate_custom(manifest, crd_schemas()) == []
+    manifest["spec"]["tracing"][0]["randomSamplingPercentage"] = 150
+    assert schemas.validate_custom(manifest, crd_schemas())
+
+
+# -- NetworkPolicies ---------------------------------------------------------------------------
+
+
+def network_policies(plan: Plan) -> dict[str, dict[str, Any]]:
+    return {
+        r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]
+        for r in of(plan, "NetworkPolicy")
+        if r["inputs"]["metadata"]["namespace"] == NAMESPACE
+    }
+
+
+def test_policies_are_in_monitoring_named_for_their_component_and_the_namespace_is_not_ours() -> None:
+    plan = build()
+    policies = network_policies(plan)
+    assert set(policies) == {
+        "loki-ingress",
+        "loki-peers-ingress",
+        "loki-peers-egress",
+        "loki-grafana-egress",
+        "loki-object-storage-egress",
+        "alloy-egress",
+        "tempo-spans-ingress",
+        "tempo-query-ingress",
+        "tempo-grafana-egress",
+    }
+    assert not of(plan, "Namespace")
+    for release_resource in plan.of_type(RELEASE):
+        policy_urns = {
+            r["urn"] for r in of(plan, "NetworkPolicy") if r["inputs"]["metadata"]["namespace"] == NAMESPACE
+        }
+        assert policy_urns <= set(release_resource["dependencies"]), release_resource["urn"]
+
+
+def test_loki_is_reachable_only_by_alloy_and_grafana() -> None:
+    (rule,) = network_policies(build())["loki-ingress"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 3100}]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": lt.ALLOY_PODS}},
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}},
+    ]
+    assert network_policies(build())["loki-ingress"]["podSelector"] == {"matchLabels": lt.LOKI_PODS}
+
+
+def test_alloy_reaches_the_api_server_and_loki_only() -> None:
+    api_server, loki = network_policies(build())["alloy-egress"]["egress"]
+    assert {p["port"] for p in api_server["ports"]} == {443, 6443}
+    assert all("ipBlock" in peer for peer in api_server["to"])
+    assert loki == {
+        "to": [{"podSelector": {"matchLabels": lt.LOKI_PODS}}],
+        "ports": [{"protocol": "TCP", "port": 3100}],
+    }
+
+
+def test_tempo_takes_spans_from_every_namespace_and_queries_from_grafana() -> None:
+    policies = network_policies(build())
+    (spans,) = policies["tempo-spans-ingress"]["ingress"]
+    assert spans["from"] == [{"namespaceSelector": {}}]
+    assert [p["port"] for p in spans["ports"]] == [4317, 4318, 9411]
+    (query,) = policies["tempo-query-ingress"]["ingress"]
+    assert query["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}}]
+    assert query["ports"] == [{"protocol": "TCP", "port": 3200}]
+
+
+def test_loki_reaches_s3_over_https_and_the_pod_identity_agent() -> None:
+    public, agent = network_policies(build())["loki-object-storage-egress"]["egress"]
+    assert public["ports"] == [{"protocol": "TCP", "port": 443}]
+    (block,) = public["to"]
+    assert block["ipBlock"]["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in block["ipBlock"]["except"]
+    assert agent["ports"] == [{"protocol": "TCP", "port": 80}]
+    assert {p["ipBlock"]["cidr"] for p in agent["to"]} == {"169.254.170.23/32", "fd00:ec2::23/128"}
+
+
+def test_a_service_namespace_may_export_spans_to_tempo() -> None:
+    (policy,) = [r for r in of(build(), "NetworkPolicy") if r["inputs"]["metadata"]["namespace"] == "orders"]
+    (rule,) = policy["inputs"]["spec"]["egress"]
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+            "podSelector": {"matchLabels": lt.TEMPO_PODS},
+        }
+    ]
+    assert [p["port"] for p in rule["ports"]] == [9411, 4317, 4318]
+
+
+@pytest.mark.parametrize("on_aws", [True, False])
+def test_core_objects_validate_strictly(on_aws: bool) -> None:
+    core = [to_manifest(r) for r in build(on_aws).custom() if r["type"].startswith("kubernetes:networking")]
+    assert len(core) == (10 if on_aws else 9)
+    problems = {m["metadata"]["name"]: found for m in core if (found := schemas.validate_core(m, "1.33"))}
+    assert problems == {}
+
+
+# -- providers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("on_aws", [True, False])
+def test_every_resource_uses_the_explicit_provider_of_its_package(on_aws: bool) -> None:
+    resources = list(build(on_aws).custom())
+    assert len(resources) > 10
+    for resource in resources:
+        expected = {"aws": AWS_PROVIDER, "kubernetes": K8S_PROVIDER}[resource["type"].split(":")[0]]
+        assert resource["provider"].startswith(expected), resource["urn"]

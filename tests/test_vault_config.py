@@ -1,0 +1,558 @@
+"""Vault's configuration layer and the VSO delivery objects, built alone under mocks with explicit
+providers, for a seven-service catalog whose names are prefixes of each other (pay, payments,
+payments-admin): least privilege is proved by matching every grant against every other service's
+paths with Vault's own glob rules, not by string comparison."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components import vault_config as vc
+from components import vault_policies as vp
+from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
+from rampart.offline import values
+from rampart.offline.manifests import to_manifest
+from rampart.offline.plan import Plan
+from tests.support import schemas
+from tests.support.harness import plan_of
+from tests.support.reference import crd_schemas
+
+NAME = "vault-config"
+VAULT_PROVIDER = (
+    f"urn:pulumi:test::rampart::rampart:secrets:VaultConfiguration$pulumi:providers:vault::{NAME}-vault::"
+)
+K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
+VSO_NAMESPACE = "vault-secrets-operator-system"
+
+# Plaintext stand-ins for the real secrets: none may appear in the plan except as a secret object.
+TOKEN = "hvs.offline-root-token-must-not-leak"
+BROKER_PASSWORD = "broker-admin-password-must-not-leak"
+BROKER_URI = "https://rabbitmq.messaging.svc:15671"
+
+
+def service(
+    name: str, *, database: bool, publishes: Iterable[str] = (), consumes: Iterable[str] = ()
+) -> VaultService:
+    # Service account named like the service, in a namespace of its own (as the Microservice does);
+    # one service runs under a differently named account to prove the binding uses the argument.
+    account = "payments-sa" if name == "payments" else name
+    return VaultService(name, name, account, database, list(publishes), list(consumes))
+
+
+CATALOG = [
+    service("orders", database=True, publishes=["order-created"]),
+    service("pay", database=True),
+    service("payments", database=True, publishes=["payment-settled"], consumes=["order-created"]),
+    service("payments-admin", database=False, consumes=["payment-settled"]),
+    service("inventory", database=True, consumes=["order-created"]),
+    service("notifications", database=False, consumes=["order-created", "payment-settled"]),
+    service("catalog", database=False),
+]
+BY_NAME = {s.name: s for s in CATALOG}
+WITH_DB = [s for s in CATALOG if s.database]
+WITH_QUEUES = [s for s in CATALOG if s.uses_broker]
+
+
+def admin_password(name: str) -> str:
+    return f"{name}-db-admin-password-must-not-leak"
+
+
+def args(**changes: Any) -> VaultConfigArgs:
+    base: dict[str, Any] = {
+        "address": "https://vault.vault.svc:8200",
+        "token": pulumi.Output.secret(TOKEN),
+        "ca_cert_pem": None,
+        "kubernetes_host": "https://kubernetes.default.svc",
+        "services": CATALOG,
+        "database_hosts": {s.name: f"{s.name}-rw.{s.name}.svc:5432" for s in WITH_DB},
+        "database_admin_password": {s.name: pulumi.Output.secret(admin_password(s.name)) for s in WITH_DB},
+        "broker": (BROKER_URI, "vault", pulumi.Output.secret(BROKER_PASSWORD)),
+        "vso_namespace": VSO_NAMESPACE,
+        "vault_connection": "default",
+        "kubernetes_provider": k8s.Provider("k8s"),
+        "environment": "dev",
+    }
+    return VaultConfigArgs(**(base | changes))
+
+
+def program(**changes: Any) -> Callable[[], None]:
+    def run() -> None:
+        VaultConfiguration(NAME, args(**changes))
+
+    return run
+
+
+@functools.cache
+def build() -> Plan:
+    return plan_of(program())
+
+
+def of(plan: Plan, type_: str) -> list[dict[str, Any]]:
+    return [r for r in plan.custom() if r["type"] == type_]
+
+
+def by_input(plan: Plan, type_: str, key: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for resource in of(plan, type_):
+        name = resource["inputs"][key]
+        assert name not in found, f"two {type_} named {name}"
+        found[name] = resource["inputs"]
+    return found
+
+
+def kinds(plan: Plan, kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    objects = [to_manifest(r) for r in plan.custom() if r["type"] == f"kubernetes:{vc.VSO_API}:{kind}"]
+    return {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in objects}
+
+
+# -- Vault's glob semantics, written here independently of the generator -----------------------------
+
+
+def glob_matches(pattern: str, path: str) -> bool:
+    """Vault ACL paths: a trailing ``*`` is a prefix match (it may match ``/``); a ``+`` segment
+    matches exactly one path segment; everything else is literal."""
+    prefix = pattern.endswith("*")
+    body = pattern[:-1] if prefix else pattern
+    regex = "/".join("[^/]*" if segment == "+" else re.escape(segment) for segment in body.split("/"))
+    return re.fullmatch(regex + (".*" if prefix else ""), path, flags=re.DOTALL) is not None
+
+
+def owned_paths(name: str, *, database: bool, broker: bool) -> list[str]:
+    """Concrete paths that hold ``name``'s secrets (what another service must never reach)."""
+    paths = [
+        f"kv/data/{name}/",
+        f"kv/data/{name}/config",
+        f"kv/data/{name}/nested/api-key",
+        f"kv/metadata/{name}/",
+        f"kv/metadata/{name}/config",
+    ]
+    if database:
+        paths.append(f"database/creds/{name}")
+    if broker:
+        paths.append(f"rabbitmq/creds/{name}")
+    return paths
+
+
+def leaks(grants: Mapping[str, set[str]], other_paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(grant, path) pairs where a grant (with any capability) reaches one of another's paths."""
+    return [(pattern, path) for pattern in grants for path in other_paths if glob_matches(pattern, path)]
+
+
+def policies_of(catalog: Iterable[VaultService]) -> dict[str, dict[str, set[str]]]:
+    return {
+        s.name: vp.parse_policy(
+            vp.service_policy(s.name, kv_mount="kv", database=s.database, broker=s.uses_broker)
+        )
+        for s in catalog
+    }
+
+
+def assert_isolated(catalog: list[VaultService]) -> None:
+    policies = policies_of(catalog)
+    for a in catalog:
+        own = owned_paths(a.name, database=a.database, broker=a.uses_broker)
+        for path in own:
+            assert any(glob_matches(p, path) and "read" in caps for p, caps in policies[a.name].items()), path
+        for b in catalog:
+            if b.name != a.name:
+                other = owned_paths(b.name, database=b.database, broker=b.uses_broker)
+                assert leaks(policies[a.name], other) == [], (a.name, b.name)
+
+
+# -- (a) policies: each service reads its own paths and nobody else's ------------------------------------
+
+
+def test_glob_semantics() -> None:
+    assert glob_matches("kv/data/pay/*", "kv/data/pay/x/y")
+    assert glob_matches("kv/data/pay/*", "kv/data/pay/")
+    assert not glob_matches("kv/data/pay/*", "kv/data/payments/x")
+    assert glob_matches("kv/data/pay*", "kv/data/payments/x")
+    assert glob_matches("kv/+/pay/*", "kv/data/pay/x")
+    assert not glob_matches("kv/+/pay/*", "kv/data/more/pay/x")
+    assert glob_matches("database/creds/pay", "database/creds/pay")
+    assert not glob_matches("database/creds/pay", "database/creds/payments")
+
+
+def test_catalog_policies_are_isolated() -> None:
+    assert_isolated(CATALOG)
+
+
+def test_the_isolation_check_catches_loose_grants() -> None:
+    # What a careless policy would write: each of these reaches another service's secrets.
+    for loose in ("kv/data/pay*", "kv/data/+/*", "kv/*", "database/creds/pay*", "rabbitmq/creds/+"):
+        assert leaks({loose: {"read"}}, owned_paths("payments", database=True, broker=True)), loose
+
+
+def test_policy_grants_exactly_its_paths() -> None:
+    for s in CATALOG:
+        hcl = vp.service_policy(s.name, kv_mount="kv", database=s.database, broker=s.uses_broker)
+        expected = {f"kv/data/{s.name}/*": {"read", "list"}, f"kv/metadata/{s.name}/*": {"read", "list"}}
+        if s.database:
+            expected[f"database/creds/{s.name}"] = {"read"}
+        if s.uses_broker:
+            expected[f"rabbitmq/creds/{s.name}"] = {"read"}
+        assert vp.parse_policy(hcl) == expected
+        assert {
+            path: set(caps)
+            for path, caps in vp.readable_paths(
+                s.name, kv_mount="kv", database=s.database, broker=s.uses_broker
+            ).items()
+        } == expected
+
+
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", fullmatch=True)
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> list[VaultService]:
+    """Services whose names are often prefixes of one another: pay / payments / payments-admin."""
+    bases = draw(st.lists(LABEL, min_size=1, max_size=4, unique=True))
+    names = set(bases)
+    for base in bases:
+        if len(base) > 1 and draw(st.booleans()):
+            names.add(base[: draw(st.integers(1, len(base) - 1))].rstrip("-") or base)
+        if draw(st.booleans()):
+            names.add(f"{base}{draw(st.sampled_from(['s', '-admin', '0', '-v2']))}")
+    return [
+        VaultService(name, name, name, draw(st.booleans()), ["q"] if draw(st.booleans()) else [], [])
+        for name in sorted(names)
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(catalogs())
+def test_any_catalog_is_isolated(catalog: list[VaultService]) -> None:
+    assert_isolated(catalog)
+
+
+@pytest.mark.parametrize("bad", ["*", "pay*", "pay/*", "+", "a/b", "Orders", "-pay", 'x"', "pay ments", ""])
+def test_names_that_could_widen_a_grant_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="DNS label"):
+        vp.service_policy(bad, kv_mount="kv", database=True, broker=True)
+    with pytest.raises(ValueError, match="DNS label"):
+        vp.database_creation_statements(bad, "orders")
+
+
+@pytest.mark.parametrize(
+    "hcl",
+    [
+        'path "kv/data/a/*" { capabilities = ["read", "sudo2"] }',
+        'path "kv/data/a/*" { capabilities = ["read"] allowed_parameters = {} }',
+        'path "kv/data/a/*" { capabilities = ["read"] }\nidentity_token "x" {}',
+    ],
+)
+def test_parser_refuses_what_it_does_not_understand(hcl: str) -> None:
+    with pytest.raises(ValueError):
+        vp.parse_policy(hcl)
+
+
+# -- (c) database statements and (broker) vhost permissions ---------------------------------------------
+
+
+@pytest.mark.parametrize("s", WITH_DB, ids=lambda s: s.name)
+def test_database_statements_touch_only_the_service_database(s: VaultService) -> None:
+    creation = vp.database_creation_statements(s.name, s.name)
+    assert (
+        creation[0]
+        == "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+    )
+    text = "\n".join(creation + vp.database_revocation_statements(s.name, s.name))
+    assert re.findall(r"ON DATABASE \"([^\"]+)\"", text) == [s.name]
+    # Other services' databases and owner roles are never named (as whole identifiers).
+    assert set(re.findall(r'"([^"]+)"', text)) == {"{{name}}", s.name, f"{s.name}_owner"}
+    assert not re.search(
+        r"ALL TABLES IN SCHEMA (?!public)|ON ALL .* IN DATABASE|SUPERUSER|CREATEROLE|CREATEDB", text
+    )
+    # Every GRANT goes to this lease's user or to the database's owner role; nothing to PUBLIC.
+    for grantee in re.findall(r"\bTO (\S+?);", text):
+        assert grantee in ('"{{name}}"', f'"{s.name}_owner"'), grantee
+    assert vp.database_revocation_statements(s.name, s.name)[-1] == 'DROP ROLE IF EXISTS "{{name}}";'
+
+
+def test_vhost_permissions_are_exact() -> None:
+    permissions = vp.rabbitmq_vhost_permissions("payments", ["payment-settled"], ["order-created"])
+    assert permissions == {
+        "/": {"configure": "^$", "write": "^(payment-settled)$", "read": "^(order-created)$"}
+    }
+    # RabbitMQ searches (unanchored) with its regex: only the declared names may match.
+    write, read = permissions["/"]["write"], permissions["/"]["read"]
+    for name in ("payment-settled-dlq", "xpayment-settled", "payment", "amq.default", ""):
+        assert not re.search(write, name), name
+    for name in ("order-created-dlq", "order", "order-createdx", "amq.gen-123"):
+        assert not re.search(read, name), name
+    assert re.search(write, "payment-settled") and re.search(read, "order-created")
+    both = vp.rabbitmq_vhost_permissions("n", [], ["b", "a", "b"])["/"]
+    assert both == {"configure": "^$", "write": "^$", "read": "^(a|b)$"}
+    with pytest.raises(ValueError, match="DNS label"):
+        vp.rabbitmq_vhost_permissions("n", [".*"], [])
+
+
+# -- the component: engines, mounts, audit ---------------------------------------------------------------
+
+
+def test_engines_mounts_and_audit() -> None:
+    plan = build()
+    mounts = by_input(plan, "vault:index/mount:Mount", "path")
+    assert mounts["kv"]["type"] == "kv" and mounts["kv"]["options"] == {"version": "2"}
+    assert mounts["database"]["type"] == "database"
+    assert set(mounts) == {"kv", "database"}
+    (audit,) = of(plan, "vault:index/audit:Audit")
+    assert audit["inputs"]["type"] == "file" and audit["inputs"]["options"] == {
+        "file_path": "/vault/audit/audit.log"
+    }
+    (auth,) = of(plan, "vault:index/authBackend:AuthBackend")
+    assert auth["inputs"]["type"] == "kubernetes" and auth["inputs"]["path"] == "kubernetes"
+    (config,) = of(plan, "vault:kubernetes/authBackendConfig:AuthBackendConfig")
+    assert config["inputs"]["kubernetesHost"] == "https://kubernetes.default.svc"
+    assert config["inputs"]["backend"] == "kubernetes" and config["inputs"]["disableLocalCaJwt"] is False
+    (rabbit,) = of(plan, "vault:rabbitMq/secretBackend:SecretBackend")
+    assert rabbit["inputs"]["path"] == "rabbitmq" and rabbit["inputs"]["connectionUri"] == BROKER_URI
+    assert rabbit["inputs"]["verifyConnection"] is True
+
+
+def test_provider_verifies_tls_and_uses_a_child_token() -> None:
+    (provider,) = [r for r in build().resources if r["type"] == "pulumi:providers:vault"]
+    inputs = provider["inputs"]
+    assert inputs["address"] == "https://vault.vault.svc:8200"
+    assert inputs["skipTlsVerify"] == "false" and inputs["skipChildToken"] == "false"
+    assert "caCertFile" not in inputs
+
+
+# -- (b) auth roles ----------------------------------------------------------------------------------------
+
+
+def test_each_auth_role_is_bound_to_exactly_its_account_and_namespace() -> None:
+    roles = by_input(build(), "vault:kubernetes/authBackendRole:AuthBackendRole", "roleName")
+    assert set(roles) == set(BY_NAME)
+    for name, role in roles.items():
+        s = BY_NAME[name]
+        assert role["boundServiceAccountNames"] == [s.service_account]
+        assert role["boundServiceAccountNamespaces"] == [s.namespace]
+        assert role["tokenPolicies"] == [name]
+        assert role["audience"] == "vault"
+        assert role["backend"] == "kubernetes"
+        assert (role["tokenTtl"], role["tokenMaxTtl"]) == (900, 3600)
+        assert "*" not in json.dumps(role)
+
+
+def test_policies_in_the_plan_are_the_generated_ones() -> None:
+    policies = by_input(build(), "vault:index/policy:Policy", "name")
+    assert set(policies) == set(BY_NAME)
+    parsed = {name: vp.parse_policy(p["policy"]) for name, p in policies.items()}
+    for a in CATALOG:
+        assert parsed[a.name] == policies_of([a])[a.name]
+        for b in CATALOG:
+            if b is not a:
+                assert leaks(parsed[a.name], owned_paths(b.name, database=True, broker=True)) == []
+
+
+# -- (c) database connections and roles ----------------------------------------------------------------
+
+
+def test_one_database_role_per_service_database() -> None:
+    plan = build()
+    roles = by_input(plan, "vault:database/secretBackendRole:SecretBackendRole", "name")
+    connections = by_input(plan, "vault:database/secretBackendConnection:SecretBackendConnection", "name")
+    assert set(roles) == set(connections) == {s.name for s in WITH_DB}
+    others = {s.name for s in WITH_DB}
+    for name, role in roles.items():
+        assert role["dbName"] == name and role["backend"] == "database"
+        assert (role["defaultTtl"], role["maxTtl"]) == (3600, 86400)
+        assert role["creationStatements"] == vp.database_creation_statements(name, name)
+        assert role["revocationStatements"] == vp.database_revocation_statements(name, name)
+        named = set(re.findall(r'"([^"]+)"', " ".join(role["creationStatements"])))
+        assert not named & (others - {name}), named
+        connection = connections[name]
+        assert connection["allowedRoles"] == [name]
+        postgres = connection["postgresql"]
+        assert postgres["connectionUrl"] == (
+            f"postgresql://{{{{username}}}}:{{{{password}}}}@{name}-rw.{name}.svc:5432/{name}?sslmode=verify-full"
+        )
+        assert postgres["username"] == "vault_admin"
+        assert connection["rootRotationStatements"] == vp.database_root_rotation_statements()
+
+
+def test_root_credentials_are_rotated_after_each_connection() -> None:
+    plan = build()
+    connections = {
+        r["inputs"]["name"]: r["urn"]
+        for r in of(plan, "vault:database/secretBackendConnection:SecretBackendConnection")
+    }
+    endpoints = by_input(plan, "vault:generic/endpoint:Endpoint", "path")
+    assert set(endpoints) == {f"database/rotate-root/{name}" for name in connections}
+    for resource in of(plan, "vault:generic/endpoint:Endpoint"):
+        name = resource["inputs"]["path"].rsplit("/", 1)[1]
+        assert connections[name] in resource["dependencies"]
+        assert resource["inputs"]["disableRead"] is True and resource["inputs"]["disableDelete"] is True
+
+
+def test_one_broker_role_per_service_with_queues() -> None:
+    roles = by_input(build(), "vault:rabbitMq/secretBackendRole:SecretBackendRole", "name")
+    assert set(roles) == {s.name for s in WITH_QUEUES}
+    for name, role in roles.items():
+        s = BY_NAME[name]
+        (vhost,) = role["vhosts"]
+        expected = vp.rabbitmq_vhost_permissions(name, s.publishes, s.consumes)["/"]
+        assert vhost == {"host": "/", **expected}
+        assert role["tags"] == "" and role["backend"] == "rabbitmq"
+
+
+# -- (d) VSO objects -----------------------------------------------------------------------------------
+
+
+def test_vso_objects_validate_against_the_crd_schemas() -> None:
+    directory = crd_schemas()
+    manifests = [*kinds(build(), "VaultAuth").values(), *kinds(build(), "VaultDynamicSecret").values()]
+    assert manifests
+    for manifest in manifests:
+        assert schemas.validate_custom(manifest, directory) == [], manifest["metadata"]
+
+
+def test_each_service_authenticates_as_itself() -> None:
+    auths = kinds(build(), "VaultAuth")
+    assert set(auths) == {(s.namespace, s.name) for s in CATALOG}
+    for (namespace, name), manifest in auths.items():
+        s = BY_NAME[name]
+        assert namespace == s.namespace
+        assert manifest["spec"] == {
+            "vaultConnectionRef": f"{VSO_NAMESPACE}/default",
+            "method": "kubernetes",
+            "mount": "kubernetes",
+            "kubernetes": {
+                "role": name,
+                "serviceAccount": s.service_account,
+                "audiences": ["vault"],
+                "tokenExpirationSeconds": 600,
+            },
+        }
+
+
+def test_dynamic_secrets_deliver_each_credential_into_its_namespace() -> None:
+    secrets = kinds(build(), "VaultDynamicSecret")
+    expected = {(s.namespace, f"{s.name}-db") for s in WITH_DB} | {
+        (s.namespace, f"{s.name}-broker") for s in WITH_QUEUES
+    }
+    assert set(secrets) == expected
+    for (namespace, object_name), manifest in secrets.items():
+        name, kind = object_name.rsplit("-", 1)
+        spec = manifest["spec"]
+        assert namespace == BY_NAME[name].namespace
+        assert spec["vaultAuthRef"] == name
+        assert spec["mount"] == ("database" if kind == "db" else "rabbitmq")
+        assert spec["path"] == f"creds/{name}"
+        assert spec["destination"] == {"name": f"{name}-{kind}-credentials", "create": True}
+        assert spec["rolloutRestartTargets"] == [{"kind": "Deployment", "name": name}]
+        assert spec["revoke"] is True
+
+
+def test_handle_names_the_secrets_the_workloads_mount() -> None:
+    handles: list[vc.VaultConfigHandle] = []
+    plan_of(lambda: handles.append(VaultConfiguration(NAME, args()).handle))
+    (handle,) = handles
+    assert handle.database_secrets == {s.name: f"{s.name}-db-credentials" for s in WITH_DB}
+    assert handle.broker_secrets == {s.name: f"{s.name}-broker-credentials" for s in WITH_QUEUES}
+    assert (handle.kv_mount, handle.database_mount, handle.broker_mount) == ("kv", "database", "rabbitmq")
+
+
+# -- (e) secrets are never plaintext ---------------------------------------------------------------
+
+
+def test_secrets_appear_only_as_secret_objects() -> None:
+    plan = build()
+    (provider,) = [r for r in plan.resources if r["type"] == "pulumi:providers:vault"]
+    assert values.is_secret(provider["inputs"]["token"])
+    assert values.is_secret(provider["outputs"]["token"])
+    for connection in of(plan, "vault:database/secretBackendConnection:SecretBackendConnection"):
+        assert values.is_secret(connection["inputs"]["postgresql"]["password"])
+    (rabbit,) = of(plan, "vault:rabbitMq/secretBackend:SecretBackend")
+    assert values.is_secret(rabbit["inputs"]["password"])
+    exported = json.dumps(plan.to_export())
+    for plaintext in (TOKEN, BROKER_PASSWORD, *(admin_password(s.name) for s in WITH_DB)):
+        assert plaintext not in exported
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"token": TOKEN},
+        {"broker": (BROKER_URI, "vault", BROKER_PASSWORD)},
+        {"database_admin_password": {s.name: admin_password(s.name) for s in WITH_DB}},
+    ],
+    ids=["token", "broker", "database"],
+)
+def test_plain_string_secrets_are_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="secret Output"):
+        plan_of(program(**changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"address": "http://vault.vault.svc:8200"}, "only reached over TLS"),
+        ({"broker": None}, "orders: uses queues but no broker"),
+        ({"database_hosts": {}}, "pay: has a database but no entry in database_hosts"),
+        (
+            {"database_admin_password": {}},
+            "inventory: has a database but no entry in database_admin_password",
+        ),
+        ({"services": [*CATALOG, CATALOG[0]]}, "'orders' is declared twice"),
+        ({"services": [VaultService("a", "Bad_NS", "a", False, [], [])]}, "namespace 'Bad_NS'"),
+    ],
+)
+def test_unsafe_or_incomplete_arguments_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        vc.check(args(**changes))
+
+
+# -- (f) providers ---------------------------------------------------------------------------------
+
+
+def test_every_resource_uses_an_explicit_provider() -> None:
+    plan = build()
+    assert not [r["urn"] for r in plan.resources if r.get("defaultProvider")]
+    vault_resources = [r for r in plan.custom() if r["type"].startswith("vault:")]
+    kubernetes_resources = [r for r in plan.custom() if r["type"].startswith("kubernetes:")]
+    assert len(vault_resources) > 20 and len(kubernetes_resources) == len(CATALOG) + len(WITH_DB) + len(
+        WITH_QUEUES
+    )
+    for resource in vault_resources:
+        assert resource["provider"].startswith(VAULT_PROVIDER), resource["urn"]
+    for resource in kubernetes_resources:
+        assert resource["provider"].startswith(K8S_PROVIDER), resource["urn"]
+
+
+# -- the CA file the provider reads ------------------------------------------------------------------
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBofflinetestca\n-----END CERTIFICATE-----\n"
+
+
+def test_ca_certificate_is_written_to_a_private_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    plan = plan_of(program(ca_cert_pem=PEM))
+    (provider,) = [r for r in plan.resources if r["type"] == "pulumi:providers:vault"]
+    path = Path(provider["inputs"]["caCertFile"])
+    assert path.parent == tmp_path / "rampart-vault-ca"
+    assert path.read_text() == PEM
+    assert path.parent.stat().st_mode & 0o077 == 0
+    # The same PEM gives the same file; another PEM another one.
+    assert vc.ca_cert_file(PEM, path.parent) == str(path)
+    assert vc.ca_cert_file(PEM + "\n", path.parent) != str(path)
+
+
+def test_ca_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(PermissionError, match="writable by nobody else"):
+        vc.ca_cert_file(PEM, shared)

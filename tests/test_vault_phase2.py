@@ -1,0 +1,102 @@
+"""Phase 2 of Vault (`vault.configure: true` with a secret token) on the real prod stack: per-service
+policies that isolate services, roles bound to exactly one service account, a database role per
+database, operator objects that validate, and the token never in plaintext."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from components.vault_policies import parse_policy
+from rampart.offline import values
+from rampart.offline.gate import discover_packs, run_gate
+from rampart.offline.manifests import to_manifest
+from rampart.offline.plan import Plan
+from rampart.offline.runner import run_plan
+from tests.conftest import stack_config
+from tests.support import schemas
+from tests.support.reference import PROJECT_ROOT, crd_schemas
+from tests.test_vault_config import glob_matches
+
+CIPHERTEXT = "v1:cGhhc2UyLXRva2Vu:c2VjcmV0"
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    root = tmp_path_factory.mktemp("phase2")
+    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    document["config"]["rampart:vault"]["configure"] = True
+    document["config"]["rampart:vault_token"] = {"secure": CIPHERTEXT}
+    (root / "stacks").mkdir()
+    (root / "stacks" / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document))
+    project = {
+        "name": "rampart",
+        "runtime": "python",
+        "main": str(PROJECT_ROOT / "infra"),
+        "stackConfigDir": "stacks",
+    }
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    return run_plan("prod", root)
+
+
+def of(captured: Plan, type_: str) -> list[dict[str, Any]]:
+    return [r["inputs"] for r in captured.of_type(type_)]
+
+
+def test_each_service_reads_only_its_own_paths(captured: Plan) -> None:
+    config = stack_config("prod")
+    policies = {p["name"]: parse_policy(p["policy"]) for p in of(captured, "vault:index/policy:Policy")}
+    assert set(policies) == {s.name for s in config.services}
+    own = {
+        s.name: [f"kv/data/{s.name}/x", f"kv/metadata/{s.name}/x"]
+        + ([f"database/creds/{s.name}"] if s.database else [])
+        for s in config.services
+    }
+    for name, grants in policies.items():
+        for path in own[name]:
+            assert any(glob_matches(pattern, path) for pattern in grants), (name, path)
+        for other, paths in own.items():
+            if other != name:
+                assert not [p for p in paths for pattern in grants if glob_matches(pattern, p)], (name, other)
+
+
+def test_roles_are_bound_to_exactly_one_service_account(captured: Plan) -> None:
+    roles = of(captured, "vault:kubernetes/authBackendRole:AuthBackendRole")
+    assert {r["roleName"] for r in roles} == {s.name for s in stack_config("prod").services}
+    for role in roles:
+        assert role["boundServiceAccountNames"] == [role["roleName"]]
+        assert role["boundServiceAccountNamespaces"] == [role["roleName"]]
+        assert role["tokenPolicies"] == [role["roleName"]]
+
+
+def test_one_database_role_per_database_for_that_database_only(captured: Plan) -> None:
+    roles = {r["name"]: r for r in of(captured, "vault:database/secretBackendRole:SecretBackendRole")}
+    with_database = {s.name for s in stack_config("prod").services if s.database}
+    assert set(roles) == with_database
+    for name, role in roles.items():
+        assert (role["defaultTtl"], role["maxTtl"]) == (3600, 86400)
+        statements = " ".join(role["creationStatements"])
+        assert f'DATABASE "{name}"' in statements or f"DATABASE {name}" in statements
+        for other in with_database - {name}:
+            assert f'"{other}"' not in statements
+
+
+def test_operator_objects_validate_and_the_token_stays_secret(captured: Plan) -> None:
+    operator_objects = [
+        r for r in captured.custom() if r["type"].startswith("kubernetes:secrets.hashicorp.com/")
+    ]
+    assert len(operator_objects) >= 7 + 4  # a VaultAuth per service, a VaultDynamicSecret per database
+    for resource in operator_objects:
+        assert schemas.validate_custom(to_manifest(resource), crd_schemas()) == [], resource["urn"]
+    (provider,) = captured.of_type("pulumi:providers:vault")
+    assert values.is_secret(provider["inputs"]["token"])
+    text = json.dumps(captured.to_export())
+    assert CIPHERTEXT not in text and "rampart-offline-secret:" not in text
+
+
+def test_phase2_passes_the_policy_gate(captured: Plan) -> None:
+    result = run_gate(captured, discover_packs(PROJECT_ROOT), PROJECT_ROOT / "policies" / "config")
+    assert result.mandatory == []
