@@ -53,6 +53,22 @@ def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
     return services
 
 
+def stack_config(size: int) -> dict[str, Any]:
+    return {
+        "rampart:environment": "staging",
+        "rampart:target": "kubernetes",
+        "rampart:owner": "bench",
+        "rampart:cost_center": "bench",
+        "rampart:sizing": {"min_replicas": 2, "zone_spread": "required"},
+        "rampart:jwt": {
+            "issuer": "https://auth.example.com/",
+            "jwks_uri": "https://auth.example.com/jwks.json",
+        },
+        "rampart:vault": {"replicas": 3},
+        "rampart:services": synthetic_catalog(size),
+    }
+
+
 def write_project(directory: Path, size: int) -> None:
     (directory / "Pulumi.yaml").write_text(
         yaml.safe_dump(
@@ -65,14 +81,7 @@ def write_project(directory: Path, size: int) -> None:
         )
     )
     (directory / "stacks").mkdir()
-    config = {
-        "rampart:environment": "staging",
-        "rampart:target": "kubernetes",
-        "rampart:owner": "bench",
-        "rampart:cost_center": "bench",
-        "rampart:sizing": {"min_replicas": 2, "zone_spread": "required"},
-        "rampart:services": synthetic_catalog(size),
-    }
+    config = stack_config(size)
     (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump({"config": config}))
 
 
@@ -119,8 +128,10 @@ def run_child(kind: str, number: int | str) -> dict[str, Any]:
         [sys.executable, __file__, "--child", kind, str(number)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} {number} failed:\n{result.stderr[-2000:]}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
