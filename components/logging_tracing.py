@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pulumi
@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from components import charts, labels
 from components.aws import iam
+from components.aws.handles import PodIdentity
 from components.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
 from components.aws.kms import customer_key
 from components.mesh import ROOT_NAMESPACE as MESH_ROOT_NAMESPACE
@@ -103,16 +104,15 @@ ALLOY_STORAGE_PATH = "/var/lib/alloy/data"
 
 
 @dataclass(frozen=True)
-class LogsAws:
-    """What Loki's object storage needs from the AWS target."""
+class LogsAws(PodIdentity):
+    """What Loki's object storage needs from the AWS target: its role, and whether the bucket is
+    protected from deletion."""
 
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: str
-    permissions_boundary: str | None
     protect: bool
+
+    @classmethod
+    def of(cls, identity: PodIdentity, *, protect: bool) -> LogsAws:
+        return cls(**{f.name: getattr(identity, f.name) for f in fields(PodIdentity)}, protect=protect)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pulumi_random as random
 
 from components import gateway as gateway_layer
 from components.aws.cluster import AwsCluster, AwsClusterArgs
+from components.aws.handles import PodIdentity
 from components.certificates import AcmeAws, Certificates, CertificatesArgs
 from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
 from components.gateway import Gateway, GatewayArgs, PublicService
@@ -28,7 +29,7 @@ from components.mesh_policy import ServiceIdentity
 from components.microservice import MeshBinding, Microservice, MicroserviceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.service_network import Peer
-from components.vault import VaultAws, VaultHandle, VaultServer, VaultServerArgs
+from components.vault import VaultHandle, VaultServer, VaultServerArgs
 from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
 from rampart.config import PlatformConfig
 
@@ -54,7 +55,7 @@ class Platform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         acme_aws: AcmeAws | None = None
         logs_aws: LogsAws | None = None
-        vault_aws: VaultAws | None = None
+        vault_aws: PodIdentity | None = None
         aws_opts = child
         if config.target == "aws":
             assert config.aws is not None  # enforced when the config is loaded
@@ -82,7 +83,7 @@ class Platform(pulumi.ComponentResource):
                 partition=eks.partition,
                 permissions_boundary=config.aws.permissions_boundary_arn,
             )
-            vault_aws = VaultAws(
+            vault_aws = PodIdentity(
                 cluster_name=eks.cluster_name,
                 cluster_arn=eks.cluster_arn,
                 account_id=eks.account_id,
@@ -90,15 +91,7 @@ class Platform(pulumi.ComponentResource):
                 region=eks.region,
                 permissions_boundary=config.aws.permissions_boundary_arn,
             )
-            logs_aws = LogsAws(
-                cluster_name=eks.cluster_name,
-                cluster_arn=eks.cluster_arn,
-                account_id=eks.account_id,
-                partition=eks.partition,
-                region=eks.region,
-                permissions_boundary=config.aws.permissions_boundary_arn,
-                protect=config.environment in ("staging", "prod"),
-            )
+            logs_aws = LogsAws.of(vault_aws, protect=config.environment in ("staging", "prod"))
         else:
             self.cluster = ExistingCluster(
                 "cluster",

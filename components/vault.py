@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 
 from components import charts, labels
 from components.aws import iam, kms
+from components.aws.handles import PodIdentity
 from components.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
 from components.certificates import CertificatesHandle, certificate
 from components.mesh import MeshHandle
@@ -123,16 +124,8 @@ SURGE_FRACTION = 0.25
 LIVENESS_PATH = "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204"
 
 
-@dataclass(frozen=True)
-class VaultAws:
-    """What auto-unseal needs from the AWS target."""
-
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: str
-    permissions_boundary: str | None
+# What auto-unseal needs from the AWS target.
+VaultAws = PodIdentity
 
 
 @dataclass(frozen=True)

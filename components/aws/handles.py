@@ -35,3 +35,15 @@ class EksHandle:
     region: str
     account_id: pulumi.Output[str]
     partition: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class PodIdentity:
+    """What a platform layer needs to give its pods AWS permissions through EKS Pod Identity."""
+
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: str
+    permissions_boundary: str | None
