@@ -89,6 +89,8 @@ CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 class PublicService:
     spec: ServiceSpec
     namespace: str
+    # The service's namespace (or anything its routes must wait for), when created in this program.
+    ready: Sequence[pulumi.Resource] = ()
 
     def __post_init__(self) -> None:
         if not self.spec.routes:
@@ -577,7 +579,7 @@ class Gateway(pulumi.ComponentResource):
             kind="Certificate",
             metadata=meta(secret),
             spec=certificate_spec((route.host for route in spec.routes), args.cluster_issuer, secret),
-            opts=self._on_cluster(),
+            opts=self._on_cluster(public.ready),
         )
         for index, route in enumerate(spec.routes):
             prefix = route_name(spec.name, index)
@@ -588,7 +590,7 @@ class Gateway(pulumi.ComponentResource):
                     f"{name}-{plugin.name}",
                     metadata=meta(plugin.name),
                     spec=plugin,
-                    opts=self._on_cluster([release]),
+                    opts=self._on_cluster([release, *public.ready]),
                 )
                 for plugin in plugins
             ]

@@ -51,6 +51,8 @@ class MicroserviceArgs:
 
 class Microservice(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
+    # What other layers' objects in this namespace wait for.
+    namespace_resource: k8s.core.v1.Namespace
     service_account: pulumi.Output[str]
     address: pulumi.Output[str]
 
@@ -90,6 +92,7 @@ class Microservice(pulumi.ComponentResource):
             extra_namespace_labels=mesh.injection_labels if mesh else None,
         )
         namespace, ns = created.namespace, created.name
+        self.namespace_resource = namespace
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=common)

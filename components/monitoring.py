@@ -168,8 +168,11 @@ class MonitoringArgs:
     # Kubernetes Secret, never into the Helm values. None: alerts stay in Alertmanager's UI only.
     alert_receivers: Mapping[str, Any] | None = None
     services: Sequence[ServiceSpec] = ()
-    # Service namespaces and platform layers: the per-service objects are created in their namespaces.
+    # Platform layers everything here waits for.
     depends_on: Sequence[pulumi.Resource] = ()
+    # Per service, what its objects wait for (its namespace): not every service's, which would make
+    # each of N services' objects wait on all N namespaces.
+    service_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     # Objectives by service name; a service without one gets the default Slo().
     slos: Mapping[str, Slo] = field(default_factory=dict)
     # Room in the namespace's quota for the other layers that run in `monitoring` (logs and traces),
@@ -839,6 +842,7 @@ class Monitoring(pulumi.ComponentResource):
         *,
         spec: Mapping[str, Any],
         after: pulumi.Resource,
+        extra: Sequence[pulumi.Resource] = (),
     ) -> k8s.apiextensions.CustomResource:
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{resource}",
@@ -846,17 +850,22 @@ class Monitoring(pulumi.ComponentResource):
             kind=kind,
             metadata=self._meta(object_name, namespace),
             spec=dict(spec),
-            opts=self._on_cluster([*self._args.depends_on, after]),
+            opts=self._on_cluster([*self._args.depends_on, after, *extra]),
         )
 
     def _dashboard(
-        self, resource: str, object_name: str, namespace: pulumi.Input[str], dashboard: Mapping[str, Any]
+        self,
+        resource: str,
+        object_name: str,
+        namespace: pulumi.Input[str],
+        dashboard: Mapping[str, Any],
+        extra: Sequence[pulumi.Resource] = (),
     ) -> k8s.core.v1.ConfigMap:
         return k8s.core.v1.ConfigMap(
             f"{self._name}-{resource}-dashboard",
             metadata=self._meta(object_name, namespace, **DASHBOARD_LABEL),
             data={f"{object_name}.json": json_text(dashboard)},
-            opts=self._on_cluster(self._args.depends_on),
+            opts=self._on_cluster([*self._args.depends_on, *extra]),
         )
 
     def _slo(self, spec: ServiceSpec) -> Slo:
@@ -865,6 +874,7 @@ class Monitoring(pulumi.ComponentResource):
     def _service(self, spec: ServiceSpec, release: pulumi.Resource) -> None:
         """In the service's namespace: its scrape config, SLO alerts, dashboard and the network allow."""
         service = namespace = spec.name
+        ready = list(self._args.service_ready.get(service, ()))
         self._custom(
             f"{service}-podmonitor",
             "PodMonitor",
@@ -872,6 +882,7 @@ class Monitoring(pulumi.ComponentResource):
             namespace,
             spec=objects.mesh_pod_monitor(service, namespace),
             after=release,
+            extra=ready,
         )
         self._custom(
             f"{service}-slo",
@@ -880,15 +891,20 @@ class Monitoring(pulumi.ComponentResource):
             namespace,
             spec=objects.service_rules(spec, self._slo(spec)),
             after=release,
+            extra=ready,
         )
         self._dashboard(
-            service, f"{service}-dashboard", namespace, objects.service_dashboard(spec, self._slo(spec))
+            service,
+            f"{service}-dashboard",
+            namespace,
+            objects.service_dashboard(spec, self._slo(spec)),
+            extra=ready,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-{service}-allow-metrics-scrape",
             metadata=self._meta("allow-metrics-scrape", namespace),
             spec=allow_scrape_from_prometheus(service),
-            opts=self._on_cluster(self._args.depends_on),
+            opts=self._on_cluster([*self._args.depends_on, *ready]),
         )
 
 

@@ -156,9 +156,13 @@ class Platform(pulumi.ComponentResource):
                 on_aws=config.target == "aws",
                 cluster_issuer=certificates.cluster_issuer,
                 injection_labels=mesh.injection_labels,
-                services=[PublicService(spec=s, namespace=s.name) for s in config.services if s.routes],
-                # Routes live in the services' namespaces; the gateway needs the mesh and certificates.
-                depends_on=[*mesh.ready, *certificates.ready, *self.services.values()],
+                # Routes live in the services' namespaces: each waits for its own namespace only.
+                services=[
+                    PublicService(spec=s, namespace=s.name, ready=[self.services[s.name].namespace_resource])
+                    for s in config.services
+                    if s.routes
+                ],
+                depends_on=[*mesh.ready, *certificates.ready],
             ),
             opts=child,
         )
@@ -200,7 +204,7 @@ class Platform(pulumi.ComponentResource):
                 vault_connection=vault.connection_name,
                 kubernetes_provider=provider,
                 environment=config.environment,
-                depends_on=[*vault.ready, *self.services.values()],
+                depends_on=[*vault.ready, *(svc.namespace_resource for svc in self.services.values())],
             ),
             opts=opts,
         )
@@ -224,8 +228,9 @@ class Platform(pulumi.ComponentResource):
                 alertmanager_replicas=settings.alertmanager_replicas,
                 storage_size=f"{settings.storage_gb}Gi",
                 services=config.services,
-                # Per-service monitors, rules and dashboards go into the services' namespaces.
-                depends_on=[*self.cluster.ready, *self.services.values()],
+                depends_on=self.cluster.ready,
+                # Per-service monitors, rules and dashboards go into each service's own namespace.
+                service_ready={name: [svc.namespace_resource] for name, svc in self.services.items()},
                 extra_quota=LOGS_AND_TRACES_QUOTA,
             ),
             opts=pulumi.ResourceOptions(parent=self),
