@@ -80,7 +80,7 @@ def plan(
     captured = _plan(stack, project)
     summary.render(captured, out, _guard(lambda: stack_platform_config(stack, project), stack))
     if out_file is not None:
-        captured.write(out_file)
+        _guard(lambda: captured.write(out_file), stack)
         out.print(f"wrote {out_file} ({len(captured.resources)} resources, secrets redacted)")
     if not no_policy:
         _gate(captured, project)

@@ -42,7 +42,8 @@ def local_config() -> dict[str, object]:
 
 
 def test_plan_prints_the_summary_and_writes_the_export(tmp_path: Path) -> None:
-    out = tmp_path / "p.json"
+    # As `make plan` does on a fresh clone: the output directory does not exist yet.
+    out = tmp_path / "out" / "p.json"
     result = rampart("plan", "--stack", "local", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Plan for stack 'local'" in result.stdout

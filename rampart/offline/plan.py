@@ -76,7 +76,11 @@ class Plan:
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_export(), indent=2, sort_keys=False) + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_export(), indent=2, sort_keys=False) + "\n")
+        except OSError as exc:
+            raise PlanFileError(f"{path}: cannot be written ({exc.strerror})") from None
 
     @classmethod
     def read(cls, path: Path) -> Plan:
