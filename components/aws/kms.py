@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 from components.aws import iam
 
+# What a principal needs to encrypt and decrypt with a key (not to administer it).
+KEY_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
 # Deleting a key makes everything it encrypted unreadable: give people time to notice.
 DELETION_WINDOW_DAYS = 30
 
@@ -42,13 +44,7 @@ def key_policy(
                 "Sid": "ServicesUse",
                 "Effect": "Allow",
                 "Principal": {"Service": sorted(service_principals)},
-                "Action": [
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey*",
-                    "kms:ReEncrypt*",
-                ],
+                "Action": KEY_USE,
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
@@ -62,13 +58,7 @@ def key_policy(
                 "Sid": "CloudWatchLogsUse",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey*",
-                    "kms:ReEncrypt*",
-                ],
+                "Action": KEY_USE,
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": sorted(arns)}},
             }
@@ -82,14 +72,8 @@ def key_policy(
                 "Sid": "UseThroughEC2",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": [
-                    "kms:CreateGrant",
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey*",
-                    "kms:ReEncrypt*",
-                ],
+                # EC2 attaches volumes through grants.
+                "Action": ["kms:CreateGrant", *KEY_USE],
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {
