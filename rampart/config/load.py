@@ -114,7 +114,16 @@ def catalog_problems(services: object) -> Iterator[str]:
             first_index[name] = i
         if name in PLATFORM_NAMESPACES:
             yield f"services[{i}].name: {name!r} is reserved for a platform namespace"
-    publishers = {queue for e in entries for _, queue in _strings(_mapping(e.get("queue")).get("publishes"))}
+    publishers: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        for j, queue in _strings(_mapping(entry.get("queue")).get("publishes")):
+            if queue in publishers and publishers[queue] != i:
+                first = publishers[queue]
+                yield (
+                    f"services[{i}].queue.publishes[{j}]: {queue!r} is already published by "
+                    f"services[{first}] (a queue has one publishing service)"
+                )
+            publishers.setdefault(queue, i)
     for i, entry in enumerate(entries):
         for j, callee in _strings(entry.get("calls")):
             if callee == entry.get("name"):
@@ -151,6 +160,30 @@ def _target_problems(config: PlatformConfig) -> Iterator[str]:
         yield f"aws.endpoint_public_access: never in {config.environment}; reach the API through the VPC"
     if config.environment == "prod" and config.sizing.min_replicas < 2:
         yield "sizing.min_replicas: prod needs at least 2 replicas of every service"
+    yield from _data_problems(config)
+
+
+# Stateful layers: what staging and prod must keep through the loss of a zone or a bad deploy.
+PROD_BACKUP_RETENTION_DAYS = 14
+
+
+def _data_problems(config: PlatformConfig) -> Iterator[str]:
+    databases, messaging = config.databases, config.messaging
+    if config.environment == "prod" and databases.backup_retention_days < PROD_BACKUP_RETENTION_DAYS:
+        yield (
+            f"databases.backup_retention_days: prod keeps at least {PROD_BACKUP_RETENTION_DAYS} days "
+            f"of backups (got {databases.backup_retention_days})"
+        )
+    if config.environment != "prod":
+        return
+    if config.target == "aws" and databases.flavour == "rds" and not databases.multi_az:
+        yield "databases.multi_az: prod RDS instances keep a standby in another zone"
+    if (config.target != "aws" or databases.flavour == "aurora") and databases.instances < 2:
+        yield "databases.instances: prod databases run a primary and at least one replica"
+    if config.target == "aws" and messaging.deployment != "cluster":
+        yield "messaging.deployment: prod runs the broker as a cluster across zones"
+    if config.target == "kubernetes" and messaging.replicas < 3:
+        yield "messaging.replicas: prod runs at least 3 RabbitMQ nodes"
 
 
 def _describe(error: Any) -> str:

@@ -333,6 +333,63 @@ class Vault(StrictModel):
         return self
 
 
+# Performance Insights keeps 7 days free, or whole months (31-day steps) up to two years.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *range(31, 31 * 24, 31), 731)
+
+
+class Databases(StrictModel):
+    """How every service database of the stack runs: RDS or Aurora PostgreSQL on aws, a
+    CloudNativePG cluster on kubernetes. A service only says that it has one, and how big."""
+
+    # aws: one RDS instance per service, or an Aurora cluster with `instances` members.
+    flavour: Literal["rds", "aurora"] = "rds"
+    # PostgreSQL major (RDS picks the newest minor and upgrades minors in the maintenance window).
+    engine_version: StrictStr = Field(default="16", pattern=r"^1[4-9]$")
+    instance_class: StrictStr = Field(default="db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    # RDS: a standby in another zone. Aurora and CloudNativePG get their replicas from `instances`.
+    multi_az: StrictBool = False
+    # Aurora members / CloudNativePG instances (1 primary + replicas).
+    instances: PositiveInt = 1
+    # Days of automated backups, which is also the point-in-time recovery window.
+    backup_retention_days: int = Field(default=7, ge=1, le=35, strict=True)
+    # Storage autoscaling ceiling, as a multiple of each service's storage_gb.
+    max_storage_factor: int = Field(default=2, ge=2, le=10, strict=True)
+    performance_insights_retention_days: int = Field(default=7, strict=True)
+    # Enhanced monitoring granularity (seconds).
+    monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
+
+    @model_validator(mode="after")
+    def _checks(self) -> Databases:
+        if self.performance_insights_retention_days not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
+            raise ValueError(
+                f"performance_insights_retention_days {self.performance_insights_retention_days} must be 7, "
+                "a multiple of 31 up to 713, or 731"
+            )
+        return self
+
+
+class Messaging(StrictModel):
+    """The RabbitMQ broker asynchronous work goes through: Amazon MQ on aws, the RabbitMQ cluster
+    operator on kubernetes. Created only when some service publishes or consumes a queue."""
+
+    # RabbitMQ major.minor (Amazon MQ applies patch releases itself).
+    engine_version: StrictStr = Field(default="3.13", pattern=r"^[34]\.[0-9]+$")
+    # aws: the broker instance type, and a single instance or a three-node cluster across zones.
+    instance_type: StrictStr = Field(default="mq.m5.large", pattern=r"^mq\.[a-z0-9]+\.[a-z0-9]+$")
+    deployment: Literal["single_instance", "cluster"] = "single_instance"
+    # kubernetes: RabbitmqCluster nodes (1, or an odd 3+ so quorum queues keep a majority).
+    replicas: PositiveInt = 1
+    storage_gb: int = Field(default=10, ge=1, le=1000, strict=True)
+
+    @model_validator(mode="after")
+    def _checks(self) -> Messaging:
+        if self.replicas > 1 and self.replicas % 2 == 0:
+            raise ValueError(f"replicas {self.replicas}: quorum queues need 1 or an odd number of nodes")
+        if self.deployment == "cluster" and self.instance_type.startswith("mq.t3."):
+            raise ValueError(f"instance_type {self.instance_type}: a cluster deployment needs mq.m5 or larger")
+        return self
+
+
 class Observability(StrictModel):
     prometheus_replicas: PositiveInt = 1
     alertmanager_replicas: PositiveInt = 1
@@ -357,6 +414,8 @@ class PlatformConfig(StrictModel):
     certificates: Certificates = Certificates()
     vault: Vault = Vault()
     observability: Observability = Observability()
+    databases: Databases = Databases()
+    messaging: Messaging = Messaging()
     # The phase-2 token for configuring Vault (`pulumi config set --secret rampart:vault_token`).
     vault_token: SecretStr | None = None
     services: list[ServiceSpec] = Field(min_length=1)
@@ -366,3 +425,11 @@ class PlatformConfig(StrictModel):
 
     def callers_of(self, name: str) -> list[str]:
         return [s.name for s in self.services if name in s.calls]
+
+    def publisher_of(self, queue: str) -> str:
+        """The service that publishes ``queue`` (config loading guarantees exactly one)."""
+        return next(s.name for s in self.services if queue in s.queue.publishes)
+
+    @property
+    def uses_queues(self) -> bool:
+        return any(s.queue.publishes or s.queue.consumes for s in self.services)
