@@ -34,6 +34,7 @@ PLATFORM_NAMESPACES = frozenset(
         "vault-secrets-operator-system",
         "cnpg-system",
         "rabbitmq-system",
+        "messaging",
         "monitoring",
         "karpenter",
     }
