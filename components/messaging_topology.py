@@ -60,8 +60,8 @@ def subscription_queue(queue: str, consumer: str) -> str:
 def exactly(names: Iterable[str]) -> str:
     """A regex matching exactly these names (and nothing at all when there are none). Names are DNS
     labels joined by dots, so the dot is the only character to escape."""
-    unique = sorted(set(names))
-    return f"^({'|'.join(n.replace('.', chr(92) + '.') for n in unique)})$" if unique else NOTHING
+    alternatives = "|".join(name.replace(".", r"\.") for name in sorted(set(names)))
+    return f"^({alternatives})$" if alternatives else NOTHING
 
 
 def topology(services: Sequence[ServiceSpec]) -> Topology:
