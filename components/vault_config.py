@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,14 @@ import pulumi_vault as vault
 
 from components import labels
 from components import vault_policies as vp
+from components.data_names import ADMIN_USER, database_name
+from components.messaging_topology import Grant
 
 AUDIT_LOG = "/vault/audit/audit.log"  # the chart's auditStorage volume is mounted at /vault/audit
 KUBERNETES_AUTH = "kubernetes"
 # Service-account tokens VSO requests for a service carry this audience and nothing else; the auth
 # roles accept no other, so a token minted for another audience (the API server's) cannot log in.
 AUDIENCE = "vault"
-ADMIN_USER = "vault_admin"
 # Vault hashes the passwords it generates before sending them (Vault 1.14+, Postgres 10+).
 SCRAM_SHA_256 = "scram-sha-256"
 # Vault tokens of a service: short-lived, renewed by VSO.
@@ -61,12 +62,12 @@ class VaultService:
     namespace: str
     service_account: str
     database: bool
-    publishes: list[str] = field(default_factory=list)
-    consumes: list[str] = field(default_factory=list)
+    # vhost -> what the service's broker users may do there (components.messaging_topology).
+    broker_grants: Mapping[str, Grant] = field(default_factory=dict)
 
     @property
     def uses_broker(self) -> bool:
-        return bool(self.publishes or self.consumes)
+        return bool(self.broker_grants)
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ class VaultConfigArgs:
     kubernetes_host: str
     services: list[VaultService]
     # service -> Postgres host:port, and the secret admin password the data layer provisions.
-    database_hosts: dict[str, str]
-    database_admin_password: dict[str, pulumi.Input[str]]
+    database_hosts: Mapping[str, pulumi.Input[str]]
+    database_admin_password: Mapping[str, pulumi.Input[str]]
     # (management URI, username, secret password), or None where no service uses queues.
     broker: tuple[str, pulumi.Input[str], pulumi.Input[str]] | None
     vso_namespace: str
@@ -335,7 +336,9 @@ class VaultConfiguration(pulumi.ComponentResource):
             name=svc,
             allowed_roles=[svc],
             postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
-                connection_url=connection_url(args.database_hosts[svc], svc),
+                connection_url=pulumi.Output.from_input(args.database_hosts[svc]).apply(
+                    lambda host: connection_url(host, database_name(svc))
+                ),
                 username=ADMIN_USER,
                 password=password,
                 # Vault hashes generated passwords itself: cleartext never reaches Postgres' logs.
@@ -367,13 +370,12 @@ class VaultConfiguration(pulumi.ComponentResource):
             db_name=connection.name,
             default_ttl=CREDENTIAL_TTL,
             max_ttl=CREDENTIAL_MAX_TTL,
-            creation_statements=vp.database_creation_statements(svc, svc),
-            revocation_statements=vp.database_revocation_statements(svc, svc),
+            creation_statements=vp.database_creation_statements(svc, database_name(svc)),
+            revocation_statements=vp.database_revocation_statements(svc, database_name(svc)),
             opts=self._in_vault(),
         )
 
     def _broker_role(self, service: VaultService, backend: vault.rabbitmq.SecretBackend) -> pulumi.Resource:
-        permissions = vp.rabbitmq_vhost_permissions(service.name, service.publishes, service.consumes)
         return vault.rabbitmq.SecretBackendRole(
             f"{self._name}-{service.name}-broker-role",
             backend=backend.path,
@@ -382,9 +384,9 @@ class VaultConfiguration(pulumi.ComponentResource):
             tags="",
             vhosts=[
                 vault.rabbitmq.SecretBackendRoleVhostArgs(
-                    host=vhost, configure=regexes["configure"], write=regexes["write"], read=regexes["read"]
+                    host=vhost, configure=grant.configure, write=grant.write, read=grant.read
                 )
-                for vhost, regexes in permissions.items()
+                for vhost, grant in sorted(service.broker_grants.items())
             ],
             opts=self._in_vault(),
         )

@@ -14,20 +14,18 @@ from collections.abc import Iterable, Mapping
 KV_MOUNT = "kv"
 DATABASE_MOUNT = "database"
 BROKER_MOUNT = "rabbitmq"
-# The vhost RabbitMQ starts with; the messaging layer may pass its own.
-DEFAULT_VHOST = "/"
 # Postgres: the NOLOGIN role that owns a service database's objects (see database_creation_statements).
 OWNER_ROLE_SUFFIX = "_owner"
 # Data, not DDL on others' objects: no TRUNCATE, REFERENCES or TRIGGER on tables the user does not own.
 TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 SEQUENCE_PRIVILEGES = "USAGE, SELECT, UPDATE"
-# RabbitMQ permission regex that matches no resource name: "no permission".
-NOTHING = "^$"
 
 READ_LIST: tuple[str, ...] = ("read", "list")
 READ: tuple[str, ...] = ("read",)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Database names (components.data_names.database_name): no quotes, no dashes, nothing to escape.
+_PG_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 _BLOCK = re.compile(r'path\s+"([^"\s]+)"\s*\{\s*capabilities\s*=\s*\[([^\]]*)\]\s*\}')
 _CAPABILITY = re.compile(r'^"([a-z]+)"$')
 _CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo", "deny"})
@@ -123,6 +121,12 @@ def parse_policy(hcl: str) -> dict[str, set[str]]:
 # -- Postgres dynamic users ----------------------------------------------------------------------
 
 
+def pg_identifier(value: str, what: str) -> str:
+    if not _PG_IDENTIFIER.match(value):
+        raise ValueError(f"{what} {value!r} is not a plain Postgres identifier (a-z, 0-9, '_')")
+    return value
+
+
 def owner_role(database: str) -> str:
     return f"{database}{OWNER_ROLE_SUFFIX}"
 
@@ -134,29 +138,34 @@ def database_creation_statements(service: str, database: str) -> list[str]:
     TABLES IN SCHEMA public`` is that database's tables). The user is a member of the database's
     NOLOGIN owner role and acts as it by default: tables it creates (migrations) belong to the
     owner, so the next user sees them and revoking this one never orphans or drops data.
+
+    The owner role is created on first use (the data layer only creates the database and Vault's
+    admin), the same way on RDS and CloudNativePG; Vault runs a ``DO ... END`` block as one statement.
+    Grants go to the owner role, because a user that has switched to it acts with its privileges.
     """
     dns_label(service, "service")
-    dns_label(database, "database")
+    pg_identifier(database, "database")
     user, owner = '"{{name}}"', f'"{owner_role(database)}"'
     return [
-        f"CREATE ROLE {user} WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}';",
-        f'GRANT CONNECT ON DATABASE "{database}" TO {user};',
-        f"GRANT {owner} TO {user};",
-        f"ALTER ROLE {user} SET role = '{owner_role(database)}';",
-        f"GRANT USAGE, CREATE ON SCHEMA public TO {user};",
-        f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {user};",
-        f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {user};",
+        f"DO $$ BEGIN CREATE ROLE {owner} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+        f"GRANT USAGE, CREATE ON SCHEMA public TO {owner};",
+        f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {owner};",
+        f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {owner};",
         # Objects Vault's admin creates later in this database (it runs these statements) are usable
         # by the owner role, hence by every service user; idempotent, so rerunning it is harmless.
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {TABLE_PRIVILEGES} ON TABLES TO {owner};",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO {owner};",
+        f"CREATE ROLE {user} WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}';",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {user};',
+        f"GRANT {owner} TO {user};",
+        f"ALTER ROLE {user} SET role = '{owner_role(database)}';",
     ]
 
 
 def database_revocation_statements(service: str, database: str) -> list[str]:
     """SQL that ends a user when its lease ends: sessions cut, anything it owns kept, role dropped."""
     dns_label(service, "service")
-    dns_label(database, "database")
+    pg_identifier(database, "database")
     user, owner = '"{{name}}"', f'"{owner_role(database)}"'
     return [
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';",
@@ -169,27 +178,3 @@ def database_revocation_statements(service: str, database: str) -> list[str]:
 def database_root_rotation_statements() -> list[str]:
     """How Vault changes its own admin password (``rotate-root``): only Vault knows it afterwards."""
     return ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"]
-
-
-# -- RabbitMQ ------------------------------------------------------------------------------------
-
-
-def exactly(names: Iterable[str]) -> str:
-    """An anchored RabbitMQ permission regex matching exactly these resource names."""
-    unique = sorted(set(names))
-    return f"^({'|'.join(unique)})$" if unique else NOTHING
-
-
-def rabbitmq_vhost_permissions(
-    service: str, publishes: Iterable[str], consumes: Iterable[str], *, vhost: str = DEFAULT_VHOST
-) -> dict[str, dict[str, str]]:
-    """Vhost -> configure/write/read regexes of the service's broker users.
-
-    ``write`` covers publishing to the exchanges named like its declared queues, ``read`` consuming
-    from its declared queues. ``configure`` is nothing: the messaging layer declares the topology,
-    services only use it (passive declares need no permission).
-    """
-    dns_label(service, "service")
-    published = [dns_label(name, f"{service}: published queue") for name in publishes]
-    consumed = [dns_label(name, f"{service}: consumed queue") for name in consumes]
-    return {vhost: {"configure": NOTHING, "write": exactly(published), "read": exactly(consumed)}}

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from components import vault_config as vc
 from components import vault_policies as vp
+from components.messaging_topology import Grant, topology
 from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
+from rampart.config.models import Queues, ServiceSpec
 from rampart.offline import values
 from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
@@ -41,24 +43,33 @@ BROKER_PASSWORD = "broker-admin-password-must-not-leak"
 BROKER_URI = "https://rabbitmq.messaging.svc:15671"
 
 
-def service(
-    name: str, *, database: bool, publishes: Iterable[str] = (), consumes: Iterable[str] = ()
-) -> VaultService:
+# name, has a database, publishes, consumes
+DECLARED: list[tuple[str, bool, list[str], list[str]]] = [
+    ("orders", True, ["order-created"], []),
+    ("pay", True, [], []),
+    ("payments", True, ["payment-settled"], ["order-created"]),
+    ("payments-admin", False, [], ["payment-settled"]),
+    ("inventory", True, [], ["order-created"]),
+    ("notifications", False, [], ["order-created", "payment-settled"]),
+    ("catalog", False, [], []),
+]
+TOPOLOGY = topology(
+    [
+        ServiceSpec(name=name, image="ghcr.io/acme/app:1.0.0", queue=Queues(publishes=pub, consumes=con))
+        for name, _, pub, con in DECLARED
+    ]
+)
+
+
+def service(name: str, database: bool) -> VaultService:
     # Service account named like the service, in a namespace of its own (as the Microservice does);
     # one service runs under a differently named account to prove the binding uses the argument.
     account = "payments-sa" if name == "payments" else name
-    return VaultService(name, name, account, database, list(publishes), list(consumes))
+    return VaultService(name, name, account, database, TOPOLOGY.grants.get(name, {}))
 
 
-CATALOG = [
-    service("orders", database=True, publishes=["order-created"]),
-    service("pay", database=True),
-    service("payments", database=True, publishes=["payment-settled"], consumes=["order-created"]),
-    service("payments-admin", database=False, consumes=["payment-settled"]),
-    service("inventory", database=True, consumes=["order-created"]),
-    service("notifications", database=False, consumes=["order-created", "payment-settled"]),
-    service("catalog", database=False),
-]
+QUEUE_GRANT = Grant(configure="^$", write="^(q)$", read="^$")
+CATALOG = [service(name, database) for name, database, _, _ in DECLARED]
 BY_NAME = {s.name: s for s in CATALOG}
 WITH_DB = [s for s in CATALOG if s.database]
 WITH_QUEUES = [s for s in CATALOG if s.uses_broker]
@@ -225,7 +236,9 @@ def catalogs(draw: st.DrawFn) -> list[VaultService]:
         if draw(st.booleans()):
             names.add(f"{base}{draw(st.sampled_from(['s', '-admin', '0', '-v2']))}")
     return [
-        VaultService(name, name, name, draw(st.booleans()), ["q"] if draw(st.booleans()) else [], [])
+        VaultService(
+            name, name, name, draw(st.booleans()), {name: QUEUE_GRANT} if draw(st.booleans()) else {}
+        )
         for name in sorted(names)
     ]
 
@@ -264,9 +277,11 @@ def test_parser_refuses_what_it_does_not_understand(hcl: str) -> None:
 def test_database_statements_touch_only_the_service_database(s: VaultService) -> None:
     creation = vp.database_creation_statements(s.name, s.name)
     assert (
-        creation[0]
-        == "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+        in creation
     )
+    # The owner role is created before anything is granted to it, and only if it is missing.
+    assert creation[0].startswith(f'DO $$ BEGIN CREATE ROLE "{s.name}_owner" NOLOGIN;')
     text = "\n".join(creation + vp.database_revocation_statements(s.name, s.name))
     assert re.findall(r"ON DATABASE \"([^\"]+)\"", text) == [s.name]
     # Other services' databases and owner roles are never named (as whole identifiers).
@@ -280,81 +295,18 @@ def test_database_statements_touch_only_the_service_database(s: VaultService) ->
     assert vp.database_revocation_statements(s.name, s.name)[-1] == 'DROP ROLE IF EXISTS "{{name}}";'
 
 
-def test_vhost_permissions_are_exact() -> None:
-    permissions = vp.rabbitmq_vhost_permissions("payments", ["payment-settled"], ["order-created"])
-    assert permissions == {
-        "/": {"configure": "^$", "write": "^(payment-settled)$", "read": "^(order-created)$"}
-    }
-    # RabbitMQ searches (unanchored) with its regex: only the declared names may match.
-    write, read = permissions["/"]["write"], permissions["/"]["read"]
+def test_broker_grants_are_exact() -> None:
+    grants = TOPOLOGY.grants["payments"]
+    assert set(grants) == {"payments", "orders"}
+    own, upstream = grants["payments"], grants["orders"]
+    assert (own.configure, own.write, own.read) == ("^$", "^(payment-settled)$", "^$")
+    assert (upstream.configure, upstream.write, upstream.read) == ("^$", "^$", r"^(order-created\.payments)$")
+    # RabbitMQ searches with its regex: only the declared names may match, a dot is no wildcard.
     for name in ("payment-settled-dlq", "xpayment-settled", "payment", "amq.default", ""):
-        assert not re.search(write, name), name
-    for name in ("order-created-dlq", "order", "order-createdx", "amq.gen-123"):
-        assert not re.search(read, name), name
-    assert re.search(write, "payment-settled") and re.search(read, "order-created")
-    both = vp.rabbitmq_vhost_permissions("n", [], ["b", "a", "b"])["/"]
-    assert both == {"configure": "^$", "write": "^$", "read": "^(a|b)$"}
-    with pytest.raises(ValueError, match="DNS label"):
-        vp.rabbitmq_vhost_permissions("n", [".*"], [])
-
-
-# -- the component: engines, mounts, audit ---------------------------------------------------------------
-
-
-def test_engines_mounts_and_audit() -> None:
-    plan = build()
-    mounts = by_input(plan, "vault:index/mount:Mount", "path")
-    assert mounts["kv"]["type"] == "kv" and mounts["kv"]["options"] == {"version": "2"}
-    assert mounts["database"]["type"] == "database"
-    assert set(mounts) == {"kv", "database"}
-    (audit,) = of(plan, "vault:index/audit:Audit")
-    assert audit["inputs"]["type"] == "file" and audit["inputs"]["options"] == {
-        "file_path": "/vault/audit/audit.log"
-    }
-    (auth,) = of(plan, "vault:index/authBackend:AuthBackend")
-    assert auth["inputs"]["type"] == "kubernetes" and auth["inputs"]["path"] == "kubernetes"
-    (config,) = of(plan, "vault:kubernetes/authBackendConfig:AuthBackendConfig")
-    assert config["inputs"]["kubernetesHost"] == "https://kubernetes.default.svc"
-    assert config["inputs"]["backend"] == "kubernetes" and config["inputs"]["disableLocalCaJwt"] is False
-    (rabbit,) = of(plan, "vault:rabbitMq/secretBackend:SecretBackend")
-    assert rabbit["inputs"]["path"] == "rabbitmq" and rabbit["inputs"]["connectionUri"] == BROKER_URI
-    assert rabbit["inputs"]["verifyConnection"] is True
-
-
-def test_provider_verifies_tls_and_uses_a_child_token() -> None:
-    (provider,) = [r for r in build().resources if r["type"] == "pulumi:providers:vault"]
-    inputs = provider["inputs"]
-    assert inputs["address"] == "https://vault.vault.svc:8200"
-    assert inputs["skipTlsVerify"] == "false" and inputs["skipChildToken"] == "false"
-    assert "caCertFile" not in inputs
-
-
-# -- (b) auth roles ----------------------------------------------------------------------------------------
-
-
-def test_each_auth_role_is_bound_to_exactly_its_account_and_namespace() -> None:
-    roles = by_input(build(), "vault:kubernetes/authBackendRole:AuthBackendRole", "roleName")
-    assert set(roles) == set(BY_NAME)
-    for name, role in roles.items():
-        s = BY_NAME[name]
-        assert role["boundServiceAccountNames"] == [s.service_account]
-        assert role["boundServiceAccountNamespaces"] == [s.namespace]
-        assert role["tokenPolicies"] == [name]
-        assert role["audience"] == "vault"
-        assert role["backend"] == "kubernetes"
-        assert (role["tokenTtl"], role["tokenMaxTtl"]) == (900, 3600)
-        assert "*" not in json.dumps(role)
-
-
-def test_policies_in_the_plan_are_the_generated_ones() -> None:
-    policies = by_input(build(), "vault:index/policy:Policy", "name")
-    assert set(policies) == set(BY_NAME)
-    parsed = {name: vp.parse_policy(p["policy"]) for name, p in policies.items()}
-    for a in CATALOG:
-        assert parsed[a.name] == policies_of([a])[a.name]
-        for b in CATALOG:
-            if b is not a:
-                assert leaks(parsed[a.name], owned_paths(b.name, database=True, broker=True)) == []
+        assert not re.search(own.write, name), name
+    for name in ("order-created.inventory", "order-createdXpayments", "order-created", "amq.gen-123"):
+        assert not re.search(upstream.read, name), name
+    assert re.search(own.write, "payment-settled") and re.search(upstream.read, "order-created.payments")
 
 
 # -- (c) database connections and roles ----------------------------------------------------------------
@@ -402,9 +354,11 @@ def test_one_broker_role_per_service_with_queues() -> None:
     assert set(roles) == {s.name for s in WITH_QUEUES}
     for name, role in roles.items():
         s = BY_NAME[name]
-        (vhost,) = role["vhosts"]
-        expected = vp.rabbitmq_vhost_permissions(name, s.publishes, s.consumes)["/"]
-        assert vhost == {"host": "/", **expected}
+        expected = [
+            {"host": vhost, "configure": g.configure, "write": g.write, "read": g.read}
+            for vhost, g in sorted(s.broker_grants.items())
+        ]
+        assert role["vhosts"] == expected
         assert role["tags"] == "" and role["backend"] == "rabbitmq"
 
 
@@ -507,7 +461,7 @@ def test_plain_string_secrets_are_refused(changes: dict[str, Any]) -> None:
             "inventory: has a database but no entry in database_admin_password",
         ),
         ({"services": [*CATALOG, CATALOG[0]]}, "'orders' is declared twice"),
-        ({"services": [VaultService("a", "Bad_NS", "a", False, [], [])]}, "namespace 'Bad_NS'"),
+        ({"services": [VaultService("a", "Bad_NS", "a", False)]}, "namespace 'Bad_NS'"),
     ],
 )
 def test_unsafe_or_incomplete_arguments_are_refused(changes: dict[str, Any], message: str) -> None:
