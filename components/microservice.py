@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -45,8 +46,10 @@ class MicroserviceArgs:
     # The gateway's namespace, for services with public routes.
     gateway_namespace: str | None = None
     mesh: MeshBinding | None = None
-    # NetworkPolicies platform layers need in every service namespace (e.g. span export).
+    # NetworkPolicies platform layers need in the namespace (span export, the database, the broker).
     extra_policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
+    # Quota other layers' workloads in the namespace need on top of the service's (its database).
+    extra_quota: Mapping[str, str] = field(default_factory=dict)
 
 
 class Microservice(pulumi.ComponentResource):
@@ -74,7 +77,10 @@ class Microservice(pulumi.ComponentResource):
             name,
             namespace=spec.name,
             labels_=common,
-            quota=quota.quota_hard(spec, args.sizing.quota_headroom, quota.MESH_PROXY if mesh else None),
+            quota=quota.combine(
+                quota.quota_hard(spec, args.sizing.quota_headroom, quota.MESH_PROXY if mesh else None),
+                args.extra_quota,
+            ),
             # Containers that do not declare resources (e.g. injected sidecars) get the service's.
             container_defaults=ContainerDefaults(
                 requests={"cpu": spec.resources.requests.cpu, "memory": spec.resources.requests.memory},

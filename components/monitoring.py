@@ -35,7 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import certificates, charts, gateway, labels, mesh
+from components import certificates, charts, gateway, labels, mesh, quota
 from components import observability_objects as objects
 from components.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.observability_objects import Slo
@@ -578,22 +578,7 @@ def quota_hard(args: MonitoringArgs) -> dict[str, str]:
         "services.loadbalancers": "0",
         "services.nodeports": "0",
     }
-    return {
-        key: _sum_quantities(key, own.get(key), args.extra_quota.get(key))
-        for key in sorted({*own, *args.extra_quota})
-    }
-
-
-def _sum_quantities(key: str, first: str | None, second: str | None) -> str:
-    amounts = [amount for amount in (first, second) if amount is not None]
-    if key.endswith(".cpu"):
-        return f"{sum(cpu_millicores(amount) for amount in amounts)}m"
-    if key.endswith((".memory", ".storage")):
-        total = sum(memory_bytes(amount) for amount in amounts)
-        return (
-            f"{math.ceil(total / 2**30)}Gi" if key.endswith(".storage") else f"{math.ceil(total / 2**20)}Mi"
-        )
-    return str(sum(int(amount) for amount in amounts))
+    return quota.combine(own, args.extra_quota)
 
 
 def _selector(match_labels: Mapping[str, str] | None = None) -> k8s.meta.v1.LabelSelectorArgs:

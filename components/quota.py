@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rampart.config import ServiceSpec
@@ -54,3 +55,21 @@ def quota_hard(spec: ServiceSpec, headroom: float, sidecar: Sidecar | None = Non
         "services.loadbalancers": "0",
         "services.nodeports": "0",
     }
+
+
+def combine(own: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Two quotas added key by key: what a namespace's own workloads and another layer's (a
+    database, Loki and Tempo) need together."""
+    return {key: _sum_quantities(key, own.get(key), extra.get(key)) for key in sorted({*own, *extra})}
+
+
+def _sum_quantities(key: str, first: str | None, second: str | None) -> str:
+    amounts = [amount for amount in (first, second) if amount is not None]
+    if key.endswith(".cpu"):
+        return f"{sum(cpu_millicores(amount) for amount in amounts)}m"
+    if key.endswith((".memory", ".storage")):
+        total = sum(memory_bytes(amount) for amount in amounts)
+        return (
+            f"{math.ceil(total / 2**30)}Gi" if key.endswith(".storage") else f"{math.ceil(total / 2**20)}Mi"
+        )
+    return str(sum(int(amount) for amount in amounts))

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from rampart.config import ConfigError
 from rampart.graph import render as render_graph
-from rampart.offline import policy_report, summary
+from rampart.offline import policy_report, stateful, summary
 from rampart.offline.gate import GateError, discover_packs, run_gate
 from rampart.offline.manifests import write_manifests
 from rampart.offline.plan import Plan, PlanFileError
@@ -82,8 +82,48 @@ def plan(
     if out_file is not None:
         _guard(lambda: captured.write(out_file), stack)
         out.print(f"wrote {out_file} ({len(captured.resources)} resources, secrets redacted)")
+    lost = _check_stateful(captured, project)
     if not no_policy:
         _gate(captured, project)
+    if lost:
+        raise typer.Exit(1)
+
+
+def _check_stateful(captured: Plan, project: Path | None) -> bool:
+    """Compare the plan's stateful URNs with the stack's golden file; True when one would be lost."""
+    path = stateful.golden_path(project or project_root(), captured.stack)
+    if not path.is_file():
+        out.print(f"[yellow]note:[/yellow] no {path.name} recorded yet: `rampart stateful --record`")
+        return False
+    config = _guard(lambda: stack_platform_config(captured.stack, project), captured.stack)
+    drift = stateful.compare(stateful.read_golden(path), captured)
+    for problem in drift.problems(captured.stack, protected=config.environment in ("staging", "prod")):
+        err.print(f"[red]stateful:[/red] {problem}", highlight=False, markup=False)
+    return bool(drift.lost)
+
+
+@app.command(name="stateful")
+def stateful_command(
+    stack: StackOption,
+    record: Annotated[
+        bool, typer.Option("--record", help="Write the plan's stateful URNs as the golden file")
+    ] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Check (or --record) the URNs of the stack's stateful resources: a database, broker, key or
+    namespace whose URN changes would be deleted and created anew."""
+    captured = _plan(stack, project)
+    path = stateful.golden_path(project or project_root(), stack)
+    if record:
+        count = stateful.write_golden(path, captured)
+        out.print(f"recorded {count} stateful URNs in {path}")
+        return
+    if not path.is_file():
+        err.print(f"[red]error:[/red] {path} does not exist: record it with --record")
+        raise typer.Exit(1)
+    if _check_stateful(captured, project):
+        raise typer.Exit(1)
+    out.print(f"{len(stateful.stateful_urns(captured))} stateful URNs match {path}")
 
 
 def _gate(captured: Plan, project: Path | None) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import pulumi_kubernetes as k8s
 
 from components.cluster import ClusterHandle
+from components.platform import Platform
+from rampart.config import PlatformConfig
 from rampart.offline.plan import Plan
 from rampart.offline.runner import capture
 
@@ -20,3 +22,13 @@ def cluster_handle(multi_zone: bool = False) -> ClusterHandle:
     return ClusterHandle(
         provider=k8s.Provider("test-k8s"), name="test", kubernetes_version="1.33", multi_zone=multi_zone
     )
+
+
+def platform_plan(config: PlatformConfig, stack: str) -> Plan:
+    """The whole platform from an already validated config (a variant of a stack's), named as the
+    real program names it, so its URNs compare with the stack's plan."""
+
+    def program() -> None:
+        Platform("rampart", config)
+
+    return plan_of(program, stack=stack)
