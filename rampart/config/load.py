@@ -116,15 +116,7 @@ def catalog_problems(services: object) -> Iterator[str]:
         if name in PLATFORM_NAMESPACES:
             yield f"services[{i}].name: {name!r} is reserved for a platform namespace"
     publishers: dict[str, int] = {}
-    for i, entry in enumerate(entries):
-        for j, queue in _strings(_mapping(entry.get("queue")).get("publishes")):
-            if queue in publishers and publishers[queue] != i:
-                first = publishers[queue]
-                yield (
-                    f"services[{i}].queue.publishes[{j}]: {queue!r} is already published by "
-                    f"services[{first}] (a queue has one publishing service)"
-                )
-            publishers.setdefault(queue, i)
+    yield from _publisher_problems(entries, publishers)
     for i, entry in enumerate(entries):
         for j, callee in _strings(entry.get("calls")):
             if callee == entry.get("name"):
@@ -135,6 +127,18 @@ def catalog_problems(services: object) -> Iterator[str]:
             if queue not in publishers:
                 hint = _suggest(queue, publishers)
                 yield f"services[{i}].queue.consumes[{j}]: no service publishes {queue!r}{hint}"
+
+
+def _publisher_problems(entries: list[Mapping[str, Any]], publishers: dict[str, int]) -> Iterator[str]:
+    """Fills ``publishers`` (queue -> index of its service): a queue has one publishing service."""
+    for i, entry in enumerate(entries):
+        for j, queue in _strings(_mapping(entry.get("queue")).get("publishes")):
+            if queue in publishers and publishers[queue] != i:
+                yield (
+                    f"services[{i}].queue.publishes[{j}]: {queue!r} is already published by "
+                    f"services[{publishers[queue]}] (a queue has one publishing service)"
+                )
+            publishers.setdefault(queue, i)
 
 
 def _target_problems(config: PlatformConfig) -> Iterator[str]:

@@ -386,7 +386,7 @@ class Messaging(StrictModel):
         if self.replicas > 1 and self.replicas % 2 == 0:
             raise ValueError(f"replicas {self.replicas}: quorum queues need 1 or an odd number of nodes")
         if self.deployment == "cluster" and self.instance_type.startswith("mq.t3."):
-            raise ValueError(f"instance_type {self.instance_type}: a cluster deployment needs mq.m5 or larger")
+            raise ValueError(f"instance_type {self.instance_type}: a cluster deployment needs mq.m5 or up")
         return self
 
 
