@@ -29,6 +29,17 @@ def base_config() -> dict[str, Any]:
     }
 
 
+# What prod needs of the stateful layers (tested on their own below), so other prod tests see one problem.
+PROD_DATA: dict[str, Any] = {
+    "databases": {"backup_retention_days": 14, "instances": 2},
+    "messaging": {"replicas": 3},
+}
+PROD_DATA_AWS: dict[str, Any] = {
+    "databases": {"backup_retention_days": 14, "multi_az": True},
+    "messaging": {"deployment": "cluster"},
+}
+
+
 def problems(raw: dict[str, Any]) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_platform_config(raw)
@@ -202,6 +213,7 @@ def test_public_endpoint_is_never_allowed_in_prod() -> None:
         "environment": "prod",
         "sizing": {"min_replicas": 2},
         "vault": {"replicas": 3},
+        **PROD_DATA_AWS,
     }
     assert problems(raw) == ["aws.endpoint_public_access: never in prod; reach the API through the VPC"]
     raw["environment"] = "dev"
@@ -220,7 +232,7 @@ def test_configuring_vault_needs_a_token_and_prod_needs_ha() -> None:
     assert problems(base_config() | {"vault": {"replicas": 2}}) == [
         "vault: replicas: raft needs 1 (standalone) or at least 3 (a quorum survives a loss)"
     ]
-    prod = base_config() | {"environment": "prod", "sizing": {"min_replicas": 2}}
+    prod = base_config() | {"environment": "prod", "sizing": {"min_replicas": 2}} | PROD_DATA
     assert problems(prod) == ["vault.replicas: prod runs Vault HA (at least 3 raft peers)"]
 
 
@@ -232,6 +244,7 @@ def test_missing_required_key() -> None:
 
 def test_prod_needs_two_replicas_floor() -> None:
     raw = base_config() | {"environment": "prod", "sizing": {"min_replicas": 1}, "vault": {"replicas": 3}}
+    raw |= PROD_DATA
     assert problems(raw) == ["sizing.min_replicas: prod needs at least 2 replicas of every service"]
 
 
@@ -379,3 +392,39 @@ def test_generated_unknown_keys_are_named(raw: dict[str, Any], key: str) -> None
     assume(key not in known)
     raw["services"][0][key] = 1
     assert any(line.startswith(f"services[0].{key}: unknown key") for line in problems(raw))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("databases.backup_retention_days", 0, "databases.backup_retention_days: Input should be greater"),
+        ("databases.performance_insights_retention_days", 30, "must be 7, a multiple of 31"),
+        ("databases.flavour", "mysql", "databases.flavour: Input should be 'rds' or 'aurora'"),
+        ("messaging.replicas", 2, "messaging: replicas 2: quorum queues need 1 or an odd number of nodes"),
+        (
+            "services.1.queue",
+            {"publishes": ["jobs"]},
+            "services[3].queue.publishes[0]: 'jobs' is already published by services[1]",
+        ),
+    ],
+)
+def test_bad_data_settings_name_their_key(path: str, value: Any, expected: str) -> None:
+    found = problems(with_change(path, value))
+    assert any(expected in problem for problem in found), found
+
+
+def test_prod_keeps_two_weeks_of_backups_a_standby_and_a_broker_cluster() -> None:
+    raw = with_change("environment", "prod") | {"sizing": {"min_replicas": 2}, "vault": {"replicas": 3}}
+    raw["databases"] = {"backup_retention_days": 7, "instances": 1}
+    raw["messaging"] = {"replicas": 1}
+    found = problems(raw)
+    assert "databases.backup_retention_days: prod keeps at least 14 days of backups (got 7)" in found
+    assert "databases.instances: prod databases run a primary and at least one replica" in found
+    assert "messaging.replicas: prod runs at least 3 RabbitMQ nodes" in found
+    raw |= PROD_DATA
+    assert load_platform_config(raw).databases.backup_retention_days == 14
+
+
+def test_queues_know_their_publisher() -> None:
+    config = load_platform_config(base_config())
+    assert config.publisher_of("jobs") == "api" and config.uses_queues
