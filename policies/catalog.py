@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from policies.model import Pack, Rule
-from policies.rules import aws, kubernetes, mesh, platform, releases, workload_reliability
+from policies.rules import aws, data, kubernetes, mesh, platform, releases, workload_reliability
 
 RULES: tuple[Rule, ...] = (
     *kubernetes.RULES,
     *aws.RULES,
+    *data.RULES,
     *platform.RULES,
     *mesh.RULES,
     *releases.RULES,

@@ -8,6 +8,7 @@ from policies.catalog import RULES
 from policies.model import Rule
 from tests.policies.fixtures import Fixture
 from tests.policies.fixtures import aws as aws_fixtures
+from tests.policies.fixtures import data as data_fixtures
 from tests.policies.fixtures import kubernetes as kubernetes_fixtures
 from tests.policies.fixtures import mesh as mesh_fixtures
 from tests.policies.fixtures import platform as platform_fixtures
@@ -16,6 +17,7 @@ from tests.policies.fixtures import workload_reliability as reliability_fixtures
 FIXTURES: dict[str, Fixture] = {
     **kubernetes_fixtures.FIXTURES,
     **aws_fixtures.FIXTURES,
+    **data_fixtures.FIXTURES,
     **mesh_fixtures.FIXTURES,
     **platform_fixtures.FIXTURES,
     **reliability_fixtures.FIXTURES,

@@ -1,0 +1,155 @@
+"""Rules over the in-cluster data layer: CloudNativePG clusters, the RabbitMQ broker and its queues,
+and Amazon MQ's deployment mode (the AWS security rules for RDS and MQ live in aws.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policies.model import Resource, Rule, number
+
+POSTGRES_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+RABBITMQ_CLUSTER = "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster"
+RABBITMQ_QUEUE = "kubernetes:rabbitmq.com/v1beta1:Queue"
+RABBITMQ_VHOST = "kubernetes:rabbitmq.com/v1beta1:Vhost"
+MQ_BROKER = "aws:mq/broker:Broker"
+IN_CLUSTER_STATEFUL = (POSTGRES_CLUSTER, RABBITMQ_CLUSTER, RABBITMQ_QUEUE, RABBITMQ_VHOST)
+# pg_hba methods that let a client in without proving a password over TLS.
+_WEAK_HBA_METHODS = ("trust", "password", "md5", "ident")
+
+
+def _postgres_hardened(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    if resource.get("spec.enableSuperuserAccess") is True:
+        yield f"{resource.name}: enableSuperuserAccess is true (a postgres superuser password in a Secret)"
+    if not resource.get("spec.certificates.serverTLSSecret"):
+        yield f"{resource.name}: no certificates.serverTLSSecret, so clients cannot verify the server"
+    for line in resource.get("spec.postgresql.pg_hba") or []:
+        fields = str(line).split()
+        if fields and (fields[0] == "host" or any(m in fields for m in _WEAK_HBA_METHODS)):
+            yield f"{resource.name}: pg_hba {line!r} admits connections without TLS or a strong password"
+
+
+def _postgres_instances(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    instances = number(resource.get("spec.instances")) or 1
+    if instances < config["minInstances"]:
+        yield f"{resource.name}: {instances:g} instance(s); needs {config['minInstances']} to survive a loss"
+
+
+def _rabbitmq_tls_only(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    if not resource.get("spec.tls.secretName"):
+        yield f"{resource.name}: no tls.secretName, so AMQP and management are plaintext"
+    elif resource.get("spec.tls.disableNonTLSListeners") is not True:
+        yield f"{resource.name}: tls.disableNonTLSListeners is not true (plaintext 5672 stays open)"
+
+
+def _rabbitmq_replicas(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    replicas = number(resource.get("spec.replicas")) or 1
+    if replicas < config["minReplicas"]:
+        yield f"{resource.name}: {replicas:g} node(s); quorum queues need {config['minReplicas']}"
+
+
+def _quorum_queue(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    if resource.get("spec.type") != "quorum":
+        yield f"{resource.name}: type {resource.get('spec.type')!r}; only quorum queues are replicated"
+    if resource.get("spec.durable") is not True:
+        yield f"{resource.name}: not durable, so its messages are gone after a broker restart"
+    if resource.get("spec.autoDelete") is True:
+        yield f"{resource.name}: autoDelete drops the queue (and its messages) when consumers leave"
+
+
+def _mq_cluster(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    if resource.get("engineType", "").lower() == "rabbitmq" and resource.get("deploymentMode") != (
+        "CLUSTER_MULTI_AZ"
+    ):
+        yield f"{resource.name}: deploymentMode {resource.get('deploymentMode')!r}; one zone loss stops it"
+
+
+def _in_cluster_protected(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    if not resource.protect:
+        yield f"{resource.name}: stateful {resource.type.rsplit(':', 1)[-1]} is not protected"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        name="postgres-cluster-hardened",
+        description="CloudNativePG clusters serve TLS with the platform CA, have no superuser secret and "
+        "accept only TLS connections with scram passwords.",
+        severity="high",
+        remediation="Set certificates.serverTLSSecret/serverCASecret from cert-manager, "
+        "enableSuperuserAccess: false, and only `hostssl ... scram-sha-256` pg_hba lines.",
+        controls=("cis-postgresql-6.7", "rampart-baseline"),
+        pack="security",
+        group="encryption",
+        types=(POSTGRES_CLUSTER,),
+        check=_postgres_hardened,
+    ),
+    Rule(
+        name="postgres-cluster-instances",
+        description="CloudNativePG clusters run a primary and at least one standby.",
+        severity="high",
+        remediation="Set rampart:databases.instances to 2 or more.",
+        controls=("rampart-baseline",),
+        pack="reliability",
+        group="reliability",
+        types=(POSTGRES_CLUSTER,),
+        check=_postgres_instances,
+        config_schema={"minInstances": {"type": "integer", "minimum": 1, "default": 2}},
+    ),
+    Rule(
+        name="rabbitmq-tls-only",
+        description="The in-cluster RabbitMQ broker listens only on TLS.",
+        severity="high",
+        remediation="Set tls.secretName to a cert-manager certificate and tls.disableNonTLSListeners: true.",
+        controls=("rampart-baseline",),
+        pack="security",
+        group="encryption",
+        types=(RABBITMQ_CLUSTER,),
+        check=_rabbitmq_tls_only,
+    ),
+    Rule(
+        name="rabbitmq-cluster-replicas",
+        description="The in-cluster RabbitMQ broker runs enough nodes for quorum queues to survive a loss.",
+        severity="high",
+        remediation="Set rampart:messaging.replicas to 3 (or another odd number).",
+        controls=("rampart-baseline",),
+        pack="reliability",
+        group="reliability",
+        types=(RABBITMQ_CLUSTER,),
+        check=_rabbitmq_replicas,
+        config_schema={"minReplicas": {"type": "integer", "minimum": 1, "default": 3}},
+    ),
+    Rule(
+        name="rabbitmq-quorum-queues",
+        description="Queues are durable, replicated quorum queues that are never auto-deleted.",
+        severity="high",
+        remediation="Declare queues with type: quorum, durable: true, autoDelete: false.",
+        controls=("rampart-baseline",),
+        pack="reliability",
+        group="reliability",
+        types=(RABBITMQ_QUEUE,),
+        check=_quorum_queue,
+    ),
+    Rule(
+        name="mq-broker-multi-az",
+        description="Amazon MQ for RabbitMQ runs as a three-node cluster across zones.",
+        severity="high",
+        remediation="Set rampart:messaging.deployment: cluster (an mq.m5 or larger instance type).",
+        controls=("aws-well-architected-rel10",),
+        pack="reliability",
+        group="reliability",
+        types=(MQ_BROKER,),
+        check=_mq_cluster,
+    ),
+    Rule(
+        name="in-cluster-stateful-protected",
+        description="Database clusters, the broker and its vhosts and queues carry Pulumi's protect option.",
+        severity="high",
+        remediation="Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion "
+        "(see docs/nothing-lost.md).",
+        controls=("rampart-baseline",),
+        pack="reliability",
+        group="reliability",
+        types=IN_CLUSTER_STATEFUL,
+        check=_in_cluster_protected,
+    ),
+)
