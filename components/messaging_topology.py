@@ -101,3 +101,39 @@ def topology(services: Sequence[ServiceSpec]) -> Topology:
 
 def grants_as_dicts(grants: Mapping[str, Grant]) -> dict[str, dict[str, str]]:
     return {v: {"configure": g.configure, "write": g.write, "read": g.read} for v, g in grants.items()}
+
+
+# -- helpers for the messaging layer -------------------------------------------------------------
+
+
+def subscription_policy() -> dict[str, str | int]:
+    """What every subscription queue of a vhost gets (a RabbitMQ policy definition)."""
+    return {
+        "dead-letter-exchange": DEAD_LETTER,
+        # Quorum queues dead-letter at-least-once (the message stays until the dead-letter queue
+        # confirms it) only together with reject-publish: a full queue refuses new messages, so the
+        # publisher's confirm fails, instead of silently dropping the oldest.
+        "dead-letter-strategy": "at-least-once",
+        "overflow": "reject-publish",
+        "delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+def subscription_pattern(topology: Topology, vhost: str) -> str:
+    """The policy pattern of a vhost: exactly its subscription queues (nothing when it has none)."""
+    return exactly(sub.queue for sub in topology.subscriptions_in(vhost))
+
+
+def clients(services: Sequence[ServiceSpec]) -> list[str]:
+    """The services that publish or consume: the broker's only AMQP clients."""
+    return sorted(s.name for s in services if s.queue.publishes or s.queue.consumes)
+
+
+def reserved_name_problems(services: Sequence[ServiceSpec]) -> list[str]:
+    """Declared queues whose exchange would take a name the topology keeps for itself."""
+    return [
+        f"{s.name}: queue {queue!r} is reserved for the dead-letter exchange of every vhost"
+        for s in services
+        for queue in s.queue.publishes
+        if queue == DEAD_LETTER
+    ]

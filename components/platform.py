@@ -11,11 +11,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import data_layer
 from components import gateway as gateway_layer
 from components.aws.cluster import AwsCluster, AwsClusterArgs
 from components.aws.handles import PodIdentity
+from components.aws.pod_security import PodSecurityGroups, PodSecurityGroupsArgs
 from components.certificates import AcmeAws, Certificates, CertificatesArgs
 from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
+from components.data_names import POSTGRES_PORT
 from components.gateway import Gateway, GatewayArgs, PublicService
 from components.logging_tracing import (
     LoggingTracing,
@@ -26,15 +29,17 @@ from components.logging_tracing import (
 )
 from components.mesh import Mesh, MeshArgs, MeshHandle
 from components.mesh_policy import ServiceIdentity
+from components.messaging import MANAGEMENT_PORT as RABBITMQ_MANAGEMENT_PORT
+from components.messaging_topology import topology
 from components.microservice import MeshBinding, Microservice, MicroserviceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.service_network import Peer
+from components.vault import NAMESPACE as VAULT_NAMESPACE
 from components.vault import VaultHandle, VaultServer, VaultServerArgs
 from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
 from rampart.config import PlatformConfig
 
 OBSERVABILITY_NAMESPACE = "monitoring"
-POSTGRES_PORT = 5432
 # Room in the monitoring namespace's quota for Loki, Tempo and Alloy (one Alloy pod per node).
 LOGS_AND_TRACES_QUOTA = {
     "pods": "40",
@@ -56,6 +61,7 @@ class Platform(pulumi.ComponentResource):
         acme_aws: AcmeAws | None = None
         logs_aws: LogsAws | None = None
         vault_aws: PodIdentity | None = None
+        aws_cluster: AwsCluster | None = None
         aws_opts = child
         if config.target == "aws":
             assert config.aws is not None  # enforced when the config is loaded
@@ -139,14 +145,41 @@ class Platform(pulumi.ComponentResource):
                 storage_class=None,
                 depends_on=[*ready, *certificates.ready],
                 storage_gb=config.vault.storage_gb,
-                backend_ports=[POSTGRES_PORT],
+                # Its secrets engines reach the databases and, in the cluster, the broker's management API.
+                backend_ports=[POSTGRES_PORT]
+                + ([RABBITMQ_MANAGEMENT_PORT] if config.uses_queues and config.target != "aws" else []),
             ),
             opts=aws_opts,
         ).handle
 
-        self.services = self._services(config, mesh, child)
+        needs = data_layer.service_needs(config)
+        self.services = self._services(config, mesh, child, needs)
+        # The first password of each database's Vault admin: Vault rotates it on first use.
+        admin_passwords = {
+            s.name: random.RandomPassword(
+                f"{s.name}-vault-admin", length=32, special=False, opts=child
+            ).result
+            for s in config.services
+            if s.database
+        }
+        data = data_layer.DataLayer(
+            "data",
+            data_layer.DataLayerArgs(
+                config=config,
+                provider=provider,
+                certificates=certificates,
+                mesh=mesh,
+                namespaces={name: svc.namespace_resource for name, svc in self.services.items()},
+                admin_passwords=admin_passwords,
+                aws=self._data_aws(config, aws_cluster, vault, aws_opts) if aws_cluster else None,
+                depends_on=ready,
+            ),
+            opts=child,
+        ).handle
         if config.vault.configure:
-            self._configure_vault(config, provider, vault, child)
+            self._configure_vault(
+                config, provider=provider, vault=vault, data=data, admin_passwords=admin_passwords, opts=child
+            )
         Gateway(
             "gateway",
             GatewayArgs(
@@ -169,19 +202,60 @@ class Platform(pulumi.ComponentResource):
         self._observability(config, provider, mesh, logs_aws, aws_opts)
         self.register_outputs({"services": {name: svc.address for name, svc in self.services.items()}})
 
+    def _data_aws(
+        self,
+        config: PlatformConfig,
+        aws_cluster: AwsCluster,
+        vault: VaultHandle,
+        aws_opts: pulumi.ResourceOptions,
+    ) -> data_layer.DataAws:
+        """Security groups for the pods that reach databases (their services' and Vault's)."""
+        assert config.aws is not None  # enforced when the config is loaded
+        eks, tags = aws_cluster.eks, {"environment": config.environment, "owner": config.owner}
+        workloads = {s.name: s.name for s in config.services if s.database} | {"vault": VAULT_NAMESPACE}
+        groups = PodSecurityGroups(
+            "pod-security-groups",
+            PodSecurityGroupsArgs(
+                environment=config.environment,
+                vpc_id=aws_cluster.network.vpc_id,
+                cluster_security_group_id=eks.cluster_security_group_id,
+                workloads=workloads,
+                kubernetes_provider=self.cluster.provider,
+                tags=tags,
+                depends_on=[
+                    *(self.services[s].namespace_resource for s in workloads if s in self.services),
+                    *vault.ready,
+                ],
+            ),
+            opts=aws_opts,
+        )
+        return data_layer.DataAws(
+            network=aws_cluster.network,
+            cluster_security_group_id=eks.cluster_security_group_id,
+            pod_security_groups=groups.security_group_ids,
+            account_id=eks.account_id,
+            partition=eks.partition,
+            region=eks.region,
+            log_retention_days=config.aws.control_plane_log_retention_days,
+            tags=tags,
+            permissions_boundary=config.aws.permissions_boundary_arn,
+            opts=aws_opts,
+        )
+
     def _configure_vault(
-        self, config: PlatformConfig, provider: k8s.Provider, vault: VaultHandle, opts: pulumi.ResourceOptions
+        self,
+        config: PlatformConfig,
+        *,
+        provider: k8s.Provider,
+        vault: VaultHandle,
+        data: data_layer.DataHandle,
+        admin_passwords: dict[str, pulumi.Output[str]],
+        opts: pulumi.ResourceOptions,
     ) -> None:
         """Phase 2 (vault.configure: true), once Vault is initialised: auth, engines, per-service
         policies and roles, and the operator objects that deliver credentials into namespaces."""
         assert config.vault_token is not None  # enforced when the config is loaded
-        with_database = [s.name for s in config.services if s.database]
-        # The admin password the data layer gives each database's `vault_admin` role; Vault rotates
-        # it on first use, after which only Vault knows it.
-        admin_passwords = {
-            name: random.RandomPassword(f"{name}-vault-admin", length=32, special=False, opts=opts).result
-            for name in with_database
-        }
+        grants = topology(config.services).grants
         VaultConfiguration(
             "vault-config",
             VaultConfigArgs(
@@ -189,22 +263,29 @@ class Platform(pulumi.ComponentResource):
                 token=pulumi.Output.secret(config.vault_token.get_secret_value()),
                 ca_cert_pem=None,
                 kubernetes_host="https://kubernetes.default.svc",
-                # Broker credentials arrive with the messaging layer: no queues are granted yet.
                 services=[
                     VaultService(
-                        name=s.name, namespace=s.name, service_account=s.name, database=bool(s.database)
+                        name=s.name,
+                        namespace=s.name,
+                        service_account=s.name,
+                        database=bool(s.database),
+                        broker_grants=grants.get(s.name, {}),
                     )
                     for s in config.services
                 ],
-                # Where each service's database answers (CloudNativePG's read-write service naming).
-                database_hosts={name: f"{name}-db-rw.{name}.svc:{POSTGRES_PORT}" for name in with_database},
+                database_hosts=data.database_hosts,
                 database_admin_password=dict(admin_passwords),
-                broker=None,
+                database_server_ca_file=data.database_server_ca_file,
+                broker=data.broker.vault_broker() if data.broker else None,
                 vso_namespace=vault.operator_namespace,
                 vault_connection=vault.connection_name,
                 kubernetes_provider=provider,
                 environment=config.environment,
-                depends_on=[*vault.ready, *(svc.namespace_resource for svc in self.services.values())],
+                depends_on=[
+                    *vault.ready,
+                    *data.ready,
+                    *(svc.namespace_resource for svc in self.services.values()),
+                ],
             ),
             opts=opts,
         )
@@ -250,7 +331,11 @@ class Platform(pulumi.ComponentResource):
         )
 
     def _services(
-        self, config: PlatformConfig, mesh: MeshHandle, opts: pulumi.ResourceOptions
+        self,
+        config: PlatformConfig,
+        mesh: MeshHandle,
+        opts: pulumi.ResourceOptions,
+        needs: dict[str, data_layer.ServiceData],
     ) -> dict[str, Microservice]:
         # Each service lives in the namespace named after it, under a service account of its name.
         peers = {s.name: Peer(name=s.name, namespace=s.name, port=s.port) for s in config.services}
@@ -268,8 +353,10 @@ class Platform(pulumi.ComponentResource):
                     caller_namespaces=[peers[caller].namespace for caller in callers],
                     callees=[peers[callee] for callee in spec.calls],
                     gateway_namespace=gateway.namespace if spec.routes else None,
-                    # Sidecars report spans to the tracing backend.
-                    extra_policies={"allow-span-export": span_export_egress(OBSERVABILITY_NAMESPACE)},
+                    # Sidecars report spans to the tracing backend; the data layer adds its own paths.
+                    extra_policies={"allow-span-export": span_export_egress(OBSERVABILITY_NAMESPACE)}
+                    | needs[spec.name].policies,
+                    extra_quota=needs[spec.name].quota,
                     mesh=MeshBinding(
                         trust_domain=mesh.trust_domain,
                         root_namespace=mesh.root_namespace,

@@ -358,6 +358,9 @@ def vault_values(
         "extraEnvironmentVars": {
             "VAULT_CACERT": CA_FILE,
             "VAULT_TLS_SERVER_NAME": f"{RELEASE_NAME}.{NAMESPACE}.svc",
+            # Outbound TLS (the RabbitMQ engine has no CA option) trusts the platform's CA too: the
+            # system roots plus the directory holding its ca.crt.
+            "SSL_CERT_DIR": f"/etc/ssl/certs:{TLS_DIR}",
         },
         "volumes": volumes,
         "volumeMounts": mounts,

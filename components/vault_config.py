@@ -84,8 +84,10 @@ class VaultConfigArgs:
     # service -> Postgres host:port, and the secret admin password the data layer provisions.
     database_hosts: Mapping[str, pulumi.Input[str]]
     database_admin_password: Mapping[str, pulumi.Input[str]]
+    # The CA of the database servers' certificates, as a file in Vault's pods (None: TLS unverified).
+    database_server_ca_file: str | None
     # (management URI, username, secret password), or None where no service uses queues.
-    broker: tuple[str, pulumi.Input[str], pulumi.Input[str]] | None
+    broker: tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]] | None
     vso_namespace: str
     vault_connection: str
     kubernetes_provider: k8s.Provider
@@ -116,9 +118,16 @@ def broker_secret(service: str) -> str:
     return f"{service}-broker-credentials"
 
 
-def connection_url(host: str, database: str) -> str:
-    # verify-full: Vault checks the server certificate and its name, not just that TLS is on.
-    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}/{database}?sslmode=verify-full"
+def connection_url(host: str, database: str, server_ca_file: str | None) -> str:
+    """verify-full against ``server_ca_file`` (a path inside Vault's pods): Vault checks the server
+    certificate and its name. Without a CA file TLS is still required, but the server is not verified
+    (RDS: its CA bundle is not in Vault's image; mount it and pass its path to verify)."""
+    url = f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}/{database}"
+    return (
+        f"{url}?sslmode=verify-full&sslrootcert={server_ca_file}"
+        if server_ca_file
+        else f"{url}?sslmode=require"
+    )
 
 
 def check(args: VaultConfigArgs) -> None:
@@ -310,7 +319,7 @@ class VaultConfiguration(pulumi.ComponentResource):
     # -- engines and roles -------------------------------------------------------------------
 
     def _broker(
-        self, broker: tuple[str, pulumi.Input[str], pulumi.Input[str]]
+        self, broker: tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]]
     ) -> vault.rabbitmq.SecretBackend:
         uri, username, password = broker
         return vault.rabbitmq.SecretBackend(
@@ -337,7 +346,7 @@ class VaultConfiguration(pulumi.ComponentResource):
             allowed_roles=[svc],
             postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                 connection_url=pulumi.Output.from_input(args.database_hosts[svc]).apply(
-                    lambda host: connection_url(host, database_name(svc))
+                    lambda host: connection_url(host, database_name(svc), args.database_server_ca_file)
                 ),
                 username=ADMIN_USER,
                 password=password,

@@ -147,7 +147,9 @@ def database_creation_statements(service: str, database: str) -> list[str]:
     pg_identifier(database, "database")
     user, owner = '"{{name}}"', f'"{owner_role(database)}"'
     return [
-        f"DO $$ BEGIN CREATE ROLE {owner} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+        # Created by Vault's admin, who then holds it (PostgreSQL 16+ needs membership to grant on it).
+        f"DO $$ BEGIN CREATE ROLE {owner} NOLOGIN; GRANT {owner} TO CURRENT_USER; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {owner};",
         f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {owner};",
         f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA public TO {owner};",

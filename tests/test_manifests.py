@@ -25,9 +25,19 @@ def test_every_core_object_validates_strictly(stack: str) -> None:
     assert problems == {}
 
 
+# Kinds the reference data has no schema for, each with the test that asserts its exact structure.
+NO_REFERENCE_SCHEMA = {
+    ("vpcresources.k8s.aws/v1beta1", "SecurityGroupPolicy"): "tests/aws/test_databases.py",
+}
+
+
 def test_every_custom_resource_validates_against_its_crd_schema(stack: str) -> None:
     directory = crd_schemas()
-    custom = [o for o in kubernetes_objects(planned(stack)) if not schemas.is_core(o)]
+    custom = [
+        o
+        for o in kubernetes_objects(planned(stack))
+        if not schemas.is_core(o) and (o["apiVersion"], o["kind"]) not in NO_REFERENCE_SCHEMA
+    ]
     problems = {
         f"{o['apiVersion']} {o['kind']} {o['metadata']['name']}": found
         for o in custom

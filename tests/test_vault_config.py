@@ -88,6 +88,7 @@ def args(**changes: Any) -> VaultConfigArgs:
         "services": CATALOG,
         "database_hosts": {s.name: f"{s.name}-rw.{s.name}.svc:5432" for s in WITH_DB},
         "database_admin_password": {s.name: pulumi.Output.secret(admin_password(s.name)) for s in WITH_DB},
+        "database_server_ca_file": "/vault/userconfig/vault-tls/ca.crt",
         "broker": (BROKER_URI, "vault", pulumi.Output.secret(BROKER_PASSWORD)),
         "vso_namespace": VSO_NAMESPACE,
         "vault_connection": "default",
@@ -289,9 +290,10 @@ def test_database_statements_touch_only_the_service_database(s: VaultService) ->
     assert not re.search(
         r"ALL TABLES IN SCHEMA (?!public)|ON ALL .* IN DATABASE|SUPERUSER|CREATEROLE|CREATEDB", text
     )
-    # Every GRANT goes to this lease's user or to the database's owner role; nothing to PUBLIC.
+    # Every GRANT goes to this lease's user, the database's owner role or (the owner role itself, once,
+    # when Vault's admin creates it) that admin; nothing to PUBLIC.
     for grantee in re.findall(r"\bTO (\S+?);", text):
-        assert grantee in ('"{{name}}"', f'"{s.name}_owner"'), grantee
+        assert grantee in ('"{{name}}"', f'"{s.name}_owner"', "CURRENT_USER"), grantee
     assert vp.database_revocation_statements(s.name, s.name)[-1] == 'DROP ROLE IF EXISTS "{{name}}";'
 
 
@@ -329,7 +331,8 @@ def test_one_database_role_per_service_database() -> None:
         assert connection["allowedRoles"] == [name]
         postgres = connection["postgresql"]
         assert postgres["connectionUrl"] == (
-            f"postgresql://{{{{username}}}}:{{{{password}}}}@{name}-rw.{name}.svc:5432/{name}?sslmode=verify-full"
+            f"postgresql://{{{{username}}}}:{{{{password}}}}@{name}-rw.{name}.svc:5432/{name}"
+            "?sslmode=verify-full&sslrootcert=/vault/userconfig/vault-tls/ca.crt"
         )
         assert postgres["username"] == "vault_admin"
         assert connection["rootRotationStatements"] == vp.database_root_rotation_statements()

@@ -20,6 +20,17 @@ LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
 KMS_USE = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+VPC_CNI_CONFIGURATION: dict[str, object] = {
+    # Network-policy enforcement on: the paved road's NetworkPolicies are enforced, not advisory.
+    "enableNetworkPolicy": "true",
+    "env": {
+        # Security groups for pods (SecurityGroupPolicy): a service's pods get a group its database admits.
+        "ENABLE_POD_ENI": "true",
+        # Standard mode (VPC CNI >= 1.11): kubelet probes reach branch-interface pods without
+        # DISABLE_TCP_EARLY_DEMUX on the CNI's init container.
+        "POD_SECURITY_GROUP_ENFORCING_MODE": "standard",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,13 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-cluster-policy",
             role=cluster_role.name,
             policy_arn=managed_policy(args.partition, "AmazonEKSClusterPolicy"),
+            opts=child,
+        )
+        # Security groups for pods: the VPC resource controller attaches trunk and branch interfaces.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-vpc-resource-controller",
+            role=cluster_role.name,
+            policy_arn=managed_policy(args.partition, "AmazonEKSVPCResourceController"),
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -324,8 +342,7 @@ class EksCluster(pulumi.ComponentResource):
             "aws-node",
             managed_policy_arns=[managed_policy(args.partition, "AmazonEKS_CNI_Policy")],
         )
-        # Network-policy enforcement on: the paved road's NetworkPolicies are enforced, not advisory.
-        vpc_cni = addon("vpc-cni", [pod_identity], {"enableNetworkPolicy": "true"}, (cni_role, "aws-node"))
+        vpc_cni = addon("vpc-cni", [pod_identity], VPC_CNI_CONFIGURATION, (cni_role, "aws-node"))
         ebs_role = role(
             "ebs-csi",
             "kube-system",

@@ -240,6 +240,17 @@ def _rds_iam_auth(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
 
 def _mq_broker_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
     options = _block(resource.get("encryptionOptions"))
+    if str(resource.get("engineType") or "").lower() == "rabbitmq":
+        # Amazon MQ encrypts RabbitMQ storage with an AWS-owned key only ("EncryptionOptions ... does
+        # not apply to RabbitMQ brokers"): a customer-managed key is not an option, privacy is the control.
+        if _false(options.get("useAwsOwnedKey")) or _set(options.get("kmsKeyId")):
+            yield (
+                f"{resource.name}: encryptionOptions asks for a customer-managed key, which Amazon MQ does "
+                "not support for RabbitMQ (the broker would be rejected)"
+            )
+        if _true(resource.get("publiclyAccessible")):
+            yield f"{resource.name}: a RabbitMQ broker without a customer-managed key must not be public"
+        return
     if not _false(options.get("useAwsOwnedKey")):
         yield f"{resource.name}: encryptionOptions.useAwsOwnedKey is not false (AWS defaults it to true)"
     if not _set(options.get("kmsKeyId")):
@@ -644,9 +655,15 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="mq-broker-encrypted",
-        description="Amazon MQ brokers encrypt data at rest with a customer-managed KMS key.",
+        description="Amazon MQ brokers encrypt data at rest: ActiveMQ brokers with a customer-managed KMS "
+        "key; RabbitMQ brokers, which AWS encrypts with an AWS-owned key only, stay private.",
         severity="high",
-        remediation="Set encryptionOptions: {useAwsOwnedKey: false, kmsKeyId: <KMS key ARN>}.",
+        remediation="ActiveMQ: set encryptionOptions: {useAwsOwnedKey: false, kmsKeyId: <KMS key ARN>}. "
+        "RabbitMQ: Amazon MQ accepts no customer-managed key for RabbitMQ brokers (their storage is always "
+        "encrypted with an AWS-owned key), so leave encryptionOptions unset (or useAwsOwnedKey: true) "
+        "and keep publiclyAccessible false. Where a customer-managed key is mandatory, run RabbitMQ in "
+        "the cluster on volumes encrypted with your own key instead. checkov's CKV_AWS_209 flags every "
+        "RabbitMQ broker: skip it there for this reason.",
         controls=("CKV_AWS_209",),
         pack="security",
         group="encryption",

@@ -170,6 +170,7 @@ def _target_problems(config: PlatformConfig) -> Iterator[str]:
 
 # Stateful layers: what staging and prod must keep through the loss of a zone or a bad deploy.
 PROD_BACKUP_RETENTION_DAYS = 14
+RDS_MIN_STORAGE_GB = 20
 
 
 def _data_problems(config: PlatformConfig) -> Iterator[str]:
@@ -179,6 +180,13 @@ def _data_problems(config: PlatformConfig) -> Iterator[str]:
             f"databases.backup_retention_days: prod keeps at least {PROD_BACKUP_RETENTION_DAYS} days "
             f"of backups (got {databases.backup_retention_days})"
         )
+    if config.target == "aws" and databases.flavour == "rds":
+        for i, service in enumerate(config.services):
+            if service.database and service.database.storage_gb < RDS_MIN_STORAGE_GB:
+                yield (
+                    f"services[{i}].database.storage_gb: RDS (gp3) starts at {RDS_MIN_STORAGE_GB} GiB "
+                    f"(got {service.database.storage_gb})"
+                )
     if config.environment != "prod":
         return
     if config.target == "aws" and databases.flavour == "rds" and not databases.multi_az:

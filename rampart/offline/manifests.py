@@ -12,14 +12,25 @@ from rampart.offline import values
 from rampart.offline.plan import Plan
 
 # Resources of the kubernetes package that are not Kubernetes objects: Helm releases are
-# rendered by Helm at deploy time and have no manifest of their own here.
+# rendered by Helm at deploy time and have no manifest of their own here; `...Patch` resources are
+# server-side-apply patches of objects created elsewhere (partial by design).
 NOT_OBJECTS = ("kubernetes:helm.sh/v3:Release",)
+
+
+def is_object(resource_type: str) -> bool:
+    return (
+        resource_type.startswith("kubernetes:")
+        and resource_type not in NOT_OBJECTS
+        and not resource_type.endswith("Patch")
+    )
+
+
 CLUSTER_SCOPED_DIR = "_cluster"
 
 
 def kubernetes_objects(plan: Plan) -> Iterator[dict[str, Any]]:
     for resource in plan.custom():
-        if not resource["type"].startswith("kubernetes:") or resource["type"] in NOT_OBJECTS:
+        if not is_object(resource["type"]):
             continue
         yield to_manifest(resource)
 

@@ -157,6 +157,27 @@ class PlanMocks(Mocks):
             }
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             return {"latestVersion": 1, "defaultVersion": 1}
+        if typ == "aws:mq/broker:Broker":
+            host = f"{state['id']}.mq.{region}.amazonaws.com"
+            return {
+                "instances": [
+                    {
+                        "consoleUrl": f"https://{host}",
+                        "endpoints": [f"amqps://{host}:5671"],
+                        "ipAddress": "10.0.1.5",
+                    }
+                ]
+            }
+        if typ in ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster"):
+            identifier = state.get("identifier") or state.get("clusterIdentifier") or name
+            host = f"{identifier}.c{digest(identifier, length=12)}.{region}.rds.amazonaws.com"
+            resource_id = (
+                f"{'cluster' if 'cluster' in typ else 'db'}-{digest(typ, identifier, length=26).upper()}"
+            )
+            port = state.get("port") or 5432
+            if typ == "aws:rds/cluster:Cluster":
+                return {"endpoint": host, "readerEndpoint": f"ro-{host}", "clusterResourceId": resource_id}
+            return {"address": host, "endpoint": f"{host}:{port}", "port": port, "resourceId": resource_id}
         if typ == "aws:eks/cluster:Cluster":
             host = digest(name, length=32).upper()
             vpc_config = dict(state.get("vpcConfig") or {})

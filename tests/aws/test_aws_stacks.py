@@ -106,7 +106,10 @@ def test_add_ons_and_pod_identity(aws_stack: str) -> None:
         "eks-pod-identity-agent",
         "metrics-server",
     }
-    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {
+        "enableNetworkPolicy": "true",
+        "env": {"ENABLE_POD_ENI": "true", "POD_SECURITY_GROUP_ENFORCING_MODE": "standard"},
+    }
     assert (
         addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"]
         == "ebs-csi-controller-sa"

@@ -61,8 +61,10 @@ def with_resources(plan: Plan, resources: list[Resource]) -> Plan:
 def compliant_database() -> list[Resource]:
     """An RDS instance with everything around it the rules ask for."""
     instance = aws_fixtures.rds_instance()
+    # Owned by a service of the prod stack that has no database of its own.
+    props = {**instance.props, "tags": {**instance.props.get("tags", {}), "rampart.dev/service": "cart"}}
     return [
-        Resource(instance.urn, instance.type, instance.name, instance.props, protect=True),
+        Resource(instance.urn, instance.type, instance.name, props, protect=True),
         *aws_fixtures.parameter_groups(),
         *aws_fixtures.subnets(),
         aws_fixtures.subnet_group("subnet-0private0a", "subnet-0isolated0b"),

@@ -58,6 +58,7 @@ CHART_DIRECTORIES = {
     "vault": "vault",
     "vault-secrets-operator": "vault-secrets-operator",
     "kube-prometheus-stack": "kube-prometheus-stack",
+    "cloudnative-pg": "cloudnative-pg",
 }
 SUB_CHARTS = {
     "kong-ingress": {"controller": "kong", "gateway": "kong"},
