@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import cloudnative_pg as cnpg
+from components import labels
 from components import messaging as broker_layer
 from components import messaging_topology as mt
 from components.aws.database import ServiceDatabases, ServiceDatabasesArgs
@@ -30,7 +31,6 @@ from rampart.config import PlatformConfig
 
 # Staging and prod keep their data through a `pulumi destroy` or a removed service.
 PROTECTED_ENVIRONMENTS = ("staging", "prod")
-RABBITMQ_MANAGEMENT_PORT = broker_layer.MANAGEMENT_PORT
 
 
 @dataclass(frozen=True)
@@ -132,11 +132,11 @@ class DataLayer(pulumi.ComponentResource):
         ready: list[pulumi.Resource] = []
         ca_file: str | None = None
         if with_database and args.aws is not None:
-            hosts = self._rds(name, args, with_database, protect)
+            hosts = self._rds(args, with_database, protect)
         elif with_database:
-            hosts, ready = self._cloudnative_pg(name, args, with_database, protect)
+            hosts, ready = self._cloudnative_pg(args, with_database, protect)
             ca_file = VAULT_CA_FILE
-        broker = self._broker(name, args, protect) if config.uses_queues else None
+        broker = self._broker(args, protect) if config.uses_queues else None
         self.handle = DataHandle(
             database_hosts=hosts,
             database_server_ca_file=ca_file,
@@ -146,7 +146,7 @@ class DataLayer(pulumi.ComponentResource):
         self.register_outputs({"databases": sorted(with_database), "broker": broker is not None})
 
     def _cloudnative_pg(
-        self, name: str, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
+        self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
     ) -> tuple[dict[str, pulumi.Input[str]], list[pulumi.Resource]]:
         config = args.config
         operator = cnpg.CloudNativePgOperator(
@@ -180,7 +180,7 @@ class DataLayer(pulumi.ComponentResource):
         return hosts, ready
 
     def _rds(
-        self, name: str, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
+        self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
     ) -> dict[str, pulumi.Input[str]]:
         aws_args, config = args.aws, args.config
         assert aws_args is not None
@@ -204,12 +204,38 @@ class DataLayer(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(aws_args.opts, pulumi.ResourceOptions(parent=self)),
         ).endpoints
+        for service, endpoint in endpoints.items():
+            # The mesh lets sidecars out to registered hosts only: register the service's database,
+            # visible in its own namespace alone.
+            k8s.apiextensions.CustomResource(
+                f"{service}-database-entry",
+                api_version="networking.istio.io/v1",
+                kind="ServiceEntry",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{service}-database",
+                    namespace=service,
+                    labels=labels.common(config.environment) | labels.selector(service),
+                ),
+                spec={
+                    "hosts": [endpoint.host],
+                    "location": "MESH_EXTERNAL",
+                    # Postgres negotiates TLS inside its own protocol: plain TCP to the mesh.
+                    "ports": [{"number": endpoint.port, "name": "tcp-postgres", "protocol": "TCP"}],
+                    "resolution": "DNS",
+                    "exportTo": ["."],
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.provider,
+                    depends_on=[args.namespaces[service], *args.mesh.ready],
+                ),
+            )
         return {
             service: pulumi.Output.concat(endpoint.host, ":", str(endpoint.port))
             for service, endpoint in endpoints.items()
         }
 
-    def _broker(self, name: str, args: DataLayerArgs, protect: bool) -> BrokerHandle:
+    def _broker(self, args: DataLayerArgs, protect: bool) -> BrokerHandle:
         config = args.config
         # Amazon MQ refuses , : = in passwords; letters and digits only.
         password = random.RandomPassword(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import labels, mesh_policy, quota, service_network, workload
+from components.aws.pod_security import security_group_policy
 from components.cluster import ClusterHandle
 from components.mesh_policy import ServiceIdentity
 from components.namespace_baseline import ContainerDefaults, namespace_baseline
@@ -50,6 +51,8 @@ class MicroserviceArgs:
     extra_policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
     # Quota other layers' workloads in the namespace need on top of the service's (its database).
     extra_quota: Mapping[str, str] = field(default_factory=dict)
+    # aws: the security groups the pods carry (security groups for pods): its database admits them.
+    pod_security_groups: Sequence[pulumi.Input[str]] = ()
 
 
 class Microservice(pulumi.ComponentResource):
@@ -109,6 +112,19 @@ class Microservice(pulumi.ComponentResource):
             automount_service_account_token=spec.kubernetes_api_access,
             opts=child,
         )
+        # Pods created before the policy would start without their security groups.
+        before_pods: list[pulumi.Resource] = [account]
+        if args.pod_security_groups:
+            before_pods.append(
+                security_group_policy(
+                    f"{name}-pod-security-groups",
+                    workload=spec.name,
+                    namespace=ns,
+                    group_ids=list(args.pod_security_groups),
+                    environment=args.environment,
+                    opts=child,
+                )
+            )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(spec.name),
@@ -132,7 +148,9 @@ class Microservice(pulumi.ComponentResource):
                 ),
             ),
             # The HPA owns the replica count once the Deployment exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account], ignore_changes=["spec.replicas"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=before_pods, ignore_changes=["spec.replicas"]
+            ),
         )
         service = k8s.core.v1.Service(
             f"{name}-service",

@@ -62,6 +62,8 @@ class Platform(pulumi.ComponentResource):
         logs_aws: LogsAws | None = None
         vault_aws: PodIdentity | None = None
         aws_cluster: AwsCluster | None = None
+        # workload -> the security groups its pods carry (aws: services with a database, and Vault).
+        pod_groups: dict[str, list[pulumi.Input[str]]] = {}
         aws_opts = child
         if config.target == "aws":
             assert config.aws is not None  # enforced when the config is loaded
@@ -98,6 +100,7 @@ class Platform(pulumi.ComponentResource):
                 permissions_boundary=config.aws.permissions_boundary_arn,
             )
             logs_aws = LogsAws.of(vault_aws, protect=config.environment in ("staging", "prod"))
+            pod_groups = self._pod_security_groups(config, aws_cluster, aws_opts)
         else:
             self.cluster = ExistingCluster(
                 "cluster",
@@ -146,6 +149,7 @@ class Platform(pulumi.ComponentResource):
                 depends_on=[*ready, *certificates.ready],
                 storage_gb=config.vault.storage_gb,
                 # Its secrets engines reach the databases and, in the cluster, the broker's management API.
+                pod_security_groups=pod_groups.get(VAULT_NAMESPACE, []),
                 backend_ports=[POSTGRES_PORT]
                 + ([RABBITMQ_MANAGEMENT_PORT] if config.uses_queues and config.target != "aws" else []),
             ),
@@ -153,7 +157,7 @@ class Platform(pulumi.ComponentResource):
         ).handle
 
         needs = data_layer.service_needs(config)
-        self.services = self._services(config, mesh, child, needs)
+        self.services = self._services(config, mesh, child, needs, pod_groups)
         # The first password of each database's Vault admin: Vault rotates it on first use.
         admin_passwords = {
             s.name: random.RandomPassword(
@@ -171,7 +175,7 @@ class Platform(pulumi.ComponentResource):
                 mesh=mesh,
                 namespaces={name: svc.namespace_resource for name, svc in self.services.items()},
                 admin_passwords=admin_passwords,
-                aws=self._data_aws(config, aws_cluster, vault, aws_opts) if aws_cluster else None,
+                aws=self._data_aws(config, aws_cluster, pod_groups, aws_opts) if aws_cluster else None,
                 depends_on=ready,
             ),
             opts=child,
@@ -202,42 +206,49 @@ class Platform(pulumi.ComponentResource):
         self._observability(config, provider, mesh, logs_aws, aws_opts)
         self.register_outputs({"services": {name: svc.address for name, svc in self.services.items()}})
 
-    def _data_aws(
-        self,
-        config: PlatformConfig,
-        aws_cluster: AwsCluster,
-        vault: VaultHandle,
-        aws_opts: pulumi.ResourceOptions,
-    ) -> data_layer.DataAws:
-        """Security groups for the pods that reach databases (their services' and Vault's)."""
-        assert config.aws is not None  # enforced when the config is loaded
-        eks, tags = aws_cluster.eks, {"environment": config.environment, "owner": config.owner}
-        workloads = {s.name: s.name for s in config.services if s.database} | {"vault": VAULT_NAMESPACE}
+    def _pod_security_groups(
+        self, config: PlatformConfig, aws_cluster: AwsCluster, aws_opts: pulumi.ResourceOptions
+    ) -> dict[str, list[pulumi.Input[str]]]:
+        """A security group for the pods that reach databases (their services' and Vault's): the
+        databases admit these groups only. Each workload's pods also keep the cluster's group."""
+        workloads = {s.name: s.name for s in config.services if s.database} | {
+            VAULT_NAMESPACE: VAULT_NAMESPACE
+        }
+        cluster_group = aws_cluster.eks.cluster_security_group_id
         groups = PodSecurityGroups(
             "pod-security-groups",
             PodSecurityGroupsArgs(
                 environment=config.environment,
                 vpc_id=aws_cluster.network.vpc_id,
-                cluster_security_group_id=eks.cluster_security_group_id,
+                cluster_security_group_id=cluster_group,
                 workloads=workloads,
-                kubernetes_provider=self.cluster.provider,
-                tags=tags,
-                depends_on=[
-                    *(self.services[s].namespace_resource for s in workloads if s in self.services),
-                    *vault.ready,
-                ],
+                # Each workload attaches its groups itself, before its pods start.
+                kubernetes_provider=None,
+                tags={"environment": config.environment, "owner": config.owner},
             ),
             opts=aws_opts,
         )
+        return {workload: [group, cluster_group] for workload, group in groups.security_group_ids.items()}
+
+    def _data_aws(
+        self,
+        config: PlatformConfig,
+        aws_cluster: AwsCluster,
+        pod_groups: dict[str, list[pulumi.Input[str]]],
+        aws_opts: pulumi.ResourceOptions,
+    ) -> data_layer.DataAws:
+        assert config.aws is not None  # enforced when the config is loaded
+        eks = aws_cluster.eks
         return data_layer.DataAws(
             network=aws_cluster.network,
             cluster_security_group_id=eks.cluster_security_group_id,
-            pod_security_groups=groups.security_group_ids,
+            # The workload's own group (the first): the cluster's group is every pod's.
+            pod_security_groups={workload: groups[0] for workload, groups in pod_groups.items()},
             account_id=eks.account_id,
             partition=eks.partition,
             region=eks.region,
             log_retention_days=config.aws.control_plane_log_retention_days,
-            tags=tags,
+            tags={"environment": config.environment, "owner": config.owner},
             permissions_boundary=config.aws.permissions_boundary_arn,
             opts=aws_opts,
         )
@@ -336,6 +347,7 @@ class Platform(pulumi.ComponentResource):
         mesh: MeshHandle,
         opts: pulumi.ResourceOptions,
         needs: dict[str, data_layer.ServiceData],
+        pod_groups: dict[str, list[pulumi.Input[str]]],
     ) -> dict[str, Microservice]:
         # Each service lives in the namespace named after it, under a service account of its name.
         peers = {s.name: Peer(name=s.name, namespace=s.name, port=s.port) for s in config.services}
@@ -357,6 +369,7 @@ class Platform(pulumi.ComponentResource):
                     extra_policies={"allow-span-export": span_export_egress(OBSERVABILITY_NAMESPACE)}
                     | needs[spec.name].policies,
                     extra_quota=needs[spec.name].quota,
+                    pod_security_groups=pod_groups.get(spec.name, []),
                     mesh=MeshBinding(
                         trust_domain=mesh.trust_domain,
                         root_namespace=mesh.root_namespace,

@@ -39,6 +39,7 @@ from components import charts, labels
 from components.aws import iam, kms
 from components.aws.handles import PodIdentity
 from components.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
+from components.aws.pod_security import security_group_policy
 from components.certificates import CertificatesHandle, certificate
 from components.mesh import MeshHandle
 from components.namespace_baseline import ContainerDefaults, namespace_baseline
@@ -149,6 +150,9 @@ class VaultServerArgs:
     # Ports the secrets engines connect to (Postgres 5432, RabbitMQ management 15671, ...), on the
     # private addresses the data layer's servers have; their own ingress policies decide who gets in.
     backend_ports: Sequence[int] = ()
+    # aws: the security groups Vault's pods carry (security groups for pods), so the databases can
+    # admit Vault by group. The pods start only once the policy that gives them the groups exists.
+    pod_security_groups: Sequence[pulumi.Input[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -625,6 +629,7 @@ class VaultServer(pulumi.ComponentResource):
             opts=self._on_cluster(),
             extra_namespace_labels=_out_of_mesh_labels(args.mesh),
         )
+        identity += self._pod_security_groups(name, vault_ns.name, vault_ns.resources)
         server_certificate = certificate(
             f"{name}-tls",
             namespace=vault_ns.name,
@@ -705,6 +710,21 @@ class VaultServer(pulumi.ComponentResource):
         self.register_outputs(
             {"address": ADDRESS, "namespace": vault_ns.name, "operatorNamespace": operator_ns.name}
         )
+
+    def _pod_security_groups(
+        self, name: str, namespace: pulumi.Input[str], ready: Sequence[pulumi.Resource]
+    ) -> list[pulumi.Resource]:
+        if not self._args.pod_security_groups:
+            return []
+        policy = security_group_policy(
+            f"{name}-pod-security-groups",
+            workload=RELEASE_NAME,
+            namespace=namespace,
+            group_ids=list(self._args.pod_security_groups),
+            environment=self._args.environment,
+            opts=self._on_cluster(ready),
+        )
+        return [policy]
 
     def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         # Every Kubernetes object names its provider: none may fall back to the ambient one.

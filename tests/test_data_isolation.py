@@ -16,6 +16,7 @@ from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config
 from tests.support.harness import platform_plan
 from tests.support.reachability import NETWORK_POLICY, Network, Pod
+from tests.support.reachability import SG_POLICY as SG_POLICY_TYPE
 
 SERVICE_TAG = "rampart.dev/service"
 
@@ -154,3 +155,35 @@ def test_the_walk_finds_a_security_group_opened_to_another_service() -> None:
         }
     )
     assert aws_paths(plan, config) == owners(config) | {("orders", "payments")}
+
+
+def test_pods_that_reach_a_database_start_with_their_security_groups() -> None:
+    """Pods created before their SecurityGroupPolicy would run without the group the database admits."""
+    plan, config = planned("prod"), stack_config("prod")
+    policies = {r["inputs"]["metadata"]["namespace"]: r["urn"] for r in plan.of_type(SG_POLICY_TYPE)}
+    assert set(policies) == {s.name for s in config.services if s.database} | {"vault"}
+    for namespace, urn in policies.items():
+        workloads = [
+            r
+            for r in plan.of_type("kubernetes:apps/v1:Deployment")
+            + plan.of_type("kubernetes:helm.sh/v3:Release")
+            if (r["inputs"].get("metadata") or {}).get("namespace", r["inputs"].get("namespace")) == namespace
+            and (r["inputs"].get("metadata") or {}).get("name", r["inputs"].get("name"))
+            in (namespace, "vault")
+        ]
+        assert workloads and all(urn in w["dependencies"] for w in workloads), namespace
+
+
+def test_each_database_host_is_registered_in_its_own_namespace_only() -> None:
+    """The mesh lets sidecars out to registered hosts only (REGISTRY_ONLY)."""
+    plan, config = planned("prod"), stack_config("prod")
+    entries = {
+        r["inputs"]["metadata"]["namespace"]: r["inputs"]["spec"]
+        for r in plan.of_type("kubernetes:networking.istio.io/v1:ServiceEntry")
+        if r["inputs"]["metadata"]["name"].endswith("-database")
+    }
+    assert set(entries) == {s.name for s in config.services if s.database}
+    for spec in entries.values():
+        assert spec["exportTo"] == ["."] and spec["location"] == "MESH_EXTERNAL"
+        assert spec["ports"] == [{"number": POSTGRES_PORT, "name": "tcp-postgres", "protocol": "TCP"}]
+        assert spec["hosts"][0].endswith(".rds.amazonaws.com")

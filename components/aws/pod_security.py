@@ -35,7 +35,9 @@ class PodSecurityGroupsArgs:
     cluster_security_group_id: pulumi.Input[str]
     # workload (its pods' app.kubernetes.io/name) -> its namespace.
     workloads: Mapping[str, str]
-    kubernetes_provider: k8s.Provider
+    # None: only the groups; each workload then creates its own policy (security_group_policy) so
+    # its pods can wait for it.
+    kubernetes_provider: k8s.Provider | None
     tags: Mapping[str, str] = field(default_factory=dict)
     # What the policies wait for: the namespaces they go into.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -80,18 +82,40 @@ class PodSecurityGroups(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.security_group_ids[workload] = group.id
-            self.policies[workload] = k8s.apiextensions.CustomResource(
-                f"{name}-{workload}-policy",
-                api_version=API_VERSION,
-                kind=KIND,
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{workload}-pods",
+            if args.kubernetes_provider is not None:
+                self.policies[workload] = security_group_policy(
+                    f"{name}-{workload}-policy",
+                    workload=workload,
                     namespace=namespace,
-                    labels=labels.common(args.environment) | labels.selector(workload),
-                ),
-                spec=policy_spec(workload, [group.id, args.cluster_security_group_id]),
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on)
-                ),
-            )
+                    group_ids=[group.id, args.cluster_security_group_id],
+                    environment=args.environment,
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on)
+                    ),
+                )
         self.register_outputs({"securityGroupIds": dict(self.security_group_ids)})
+
+
+def security_group_policy(
+    resource_name: str,
+    *,
+    workload: str,
+    namespace: pulumi.Input[str],
+    group_ids: Sequence[pulumi.Input[str]],
+    environment: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """The workload's pods get ``group_ids``. Pods created before it exists do not: the workload
+    (Deployment, StatefulSet) must depend on it."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=API_VERSION,
+        kind=KIND,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{workload}-pods",
+            namespace=namespace,
+            labels=labels.common(environment) | labels.selector(workload),
+        ),
+        spec=policy_spec(workload, group_ids),
+        opts=opts,
+    )
