@@ -35,7 +35,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import charts, labels
+from components import charts, labels, netpol
 from components import vault as vault_layer
 from components.certificates import CertificatesHandle, certificate
 from components.data_names import ADMIN_USER, POSTGRES_PORT, cluster_name, database_name, in_cluster_host
@@ -161,27 +161,13 @@ def operator_quota(replicas: int) -> dict[str, str]:
     }
 
 
-def _selector(match_labels: Mapping[str, str]) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _pods_in(namespace: str, pods: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=_selector({labels.NAMESPACE_NAME: namespace}), pod_selector=_selector(pods)
-    )
-
-
 def _ingress(
     pods: Mapping[str, str], peers: list[k8s.networking.v1.NetworkPolicyPeerArgs], *ports: int
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods),
+        pod_selector=netpol.selector(pods),
         policy_types=["Ingress"],
-        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=_tcp(*ports))],
+        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=netpol.tcp(*ports))],
     )
 
 
@@ -189,9 +175,9 @@ def _egress(
     pods: Mapping[str, str], peers: list[k8s.networking.v1.NetworkPolicyPeerArgs], *ports: int
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods),
+        pod_selector=netpol.selector(pods),
         policy_types=["Egress"],
-        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(*ports))],
+        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=netpol.tcp(*ports))],
     )
 
 
@@ -199,13 +185,13 @@ def operator_network_policies() -> NetworkPolicies:
     """The operator's namespace allows, on top of the baseline's default-deny and DNS."""
     api_server = [
         k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-        for cidr in vault_layer.PRIVATE_RANGES
+        for cidr in netpol.PRIVATE_RANGES
     ]
     instances = k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(), pod_selector=_selector(INSTANCE_PODS)
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(), pod_selector=netpol.selector(INSTANCE_PODS)
     )
     return {
-        "allow-kubernetes-api": vault_layer._to_api_server(OPERATOR_PODS),
+        "allow-kubernetes-api": netpol.to_api_server(OPERATOR_PODS),
         # The API server calls the admission webhook from the control plane's (private) addresses: it
         # is not a pod, so no selector can name it.
         "allow-webhook-from-api-server": _ingress(OPERATOR_PODS, api_server, WEBHOOK_PORT),
@@ -466,34 +452,34 @@ def database_network_policies(service: str) -> NetworkPolicies:
     default-deny and DNS)."""
     cluster = cluster_name(service)
     database_pods = {CLUSTER_LABEL: cluster}
-    same_cluster = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(database_pods))]
-    owner = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(labels.selector(service)))]
+    same_cluster = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=netpol.selector(database_pods))]
+    owner = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=netpol.selector(labels.selector(service)))]
     return {
         f"{cluster}-allow-from-{service}": _ingress(database_pods, owner, POSTGRES_PORT),
         # Vault's database engine: rotates its admin's password, creates the short-lived users.
         f"{cluster}-allow-from-vault": _ingress(
-            database_pods, [_pods_in(vault_layer.NAMESPACE, vault_layer.SERVER_PODS)], POSTGRES_PORT
+            database_pods, [netpol.pods_in(vault_layer.NAMESPACE, vault_layer.SERVER_PODS)], POSTGRES_PORT
         ),
         f"{cluster}-allow-from-cnpg-operator": _ingress(
-            database_pods, [_pods_in(NAMESPACE, OPERATOR_PODS)], STATUS_PORT, POSTGRES_PORT
+            database_pods, [netpol.pods_in(NAMESPACE, OPERATOR_PODS)], STATUS_PORT, POSTGRES_PORT
         ),
         # Streaming replication, pg_rewind and the join Jobs' base backups, between this Cluster's pods.
         f"{cluster}-allow-replication": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(database_pods),
+            pod_selector=netpol.selector(database_pods),
             policy_types=["Ingress", "Egress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=same_cluster, ports=_tcp(POSTGRES_PORT, STATUS_PORT)
+                    from_=same_cluster, ports=netpol.tcp(POSTGRES_PORT, STATUS_PORT)
                 )
             ],
             egress=[
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=same_cluster, ports=_tcp(POSTGRES_PORT, STATUS_PORT)
+                    to=same_cluster, ports=netpol.tcp(POSTGRES_PORT, STATUS_PORT)
                 )
             ],
         ),
         # The instance manager watches its Cluster, Secrets and leases.
-        f"{cluster}-allow-kubernetes-api": vault_layer._to_api_server(database_pods),
+        f"{cluster}-allow-kubernetes-api": netpol.to_api_server(database_pods),
         f"{service}-allow-to-{cluster}": _egress(labels.selector(service), same_cluster, POSTGRES_PORT),
     }
 

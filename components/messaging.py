@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import labels, service_network
+from components import labels, netpol, service_network
 from components import messaging_aws as amq
 from components import messaging_topology as mt
 from components import messaging_topology_objects as objects
@@ -103,8 +103,6 @@ EPMD_PORT = 4369
 DISTRIBUTION_PORT = 25672
 # rabbitmqctl and friends connect to the node through the distribution on these.
 CLI_PORTS = (35672, 35682)
-API_SERVER_PORTS = (443, 6443)
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 MANAGEMENT_URI = f"https://{CLUSTER_NAME}.{NAMESPACE}.svc:{MANAGEMENT_PORT}"
 AMQP_ENDPOINT = f"amqps://{CLUSTER_NAME}.{NAMESPACE}.svc:{AMQPS_PORT}"
 
@@ -216,98 +214,63 @@ def check(args: MessagingArgs) -> None:
 # -- network ---------------------------------------------------------------------------------------------
 
 
-def _selector(match_labels: Mapping[str, str]) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _cidrs(cidrs: Sequence[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-    return [
-        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)) for c in cidrs
-    ]
-
-
-def _in_namespace(
-    namespace: str, pods: Mapping[str, str] | None = None
-) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=_selector({labels.NAMESPACE_NAME: namespace}),
-        pod_selector=_selector(pods) if pods is not None else None,
-    )
-
-
-def _to_api_server(pods: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=_cidrs(PRIVATE_RANGES), ports=_tcp(*API_SERVER_PORTS)
-            )
-        ],
-    )
-
-
 def broker_egress(on_aws: bool, vpc_cidr: str | None = None) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """For a service namespace whose pods publish or consume: AMQPS to the broker pods, or on aws
     to Amazon MQ's private addresses in the VPC (``vpc_cidr`` when known, else the private ranges)."""
     peers = (
-        _cidrs([vpc_cidr] if vpc_cidr else PRIVATE_RANGES)
+        netpol.cidrs([vpc_cidr] if vpc_cidr else netpol.PRIVATE_RANGES)
         if on_aws
-        else [_in_namespace(NAMESPACE, BROKER_PODS)]
+        else [netpol.pods_in(NAMESPACE, BROKER_PODS)]
     )
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(),
         policy_types=["Egress"],
-        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(AMQPS_PORT))],
+        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=netpol.tcp(AMQPS_PORT))],
     )
 
 
 def broker_network_policies(namespaces: Sequence[str]) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """The broker namespace's allows (kubernetes target), on top of default-deny and DNS."""
-    peers = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(BROKER_PODS))]
+    peers = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=netpol.selector(BROKER_PODS))]
     low, high = CLI_PORTS
     cluster_ports = [
-        *_tcp(EPMD_PORT, DISTRIBUTION_PORT),
+        *netpol.tcp(EPMD_PORT, DISTRIBUTION_PORT),
         k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=low, end_port=high),
     ]
     return {
         # The services that publish or consume, and no other namespace, speak AMQPS to the broker.
         "allow-amqps": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(BROKER_PODS),
+            pod_selector=netpol.selector(BROKER_PODS),
             policy_types=["Ingress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[_in_namespace(ns) for ns in sorted(set(namespaces))], ports=_tcp(AMQPS_PORT)
+                    from_=[netpol.pods_in(ns) for ns in sorted(set(namespaces))], ports=netpol.tcp(AMQPS_PORT)
                 )
             ],
         ),
         # The management API: the topology operator declares the topology, Vault creates users.
         "allow-management": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(BROKER_PODS),
+            pod_selector=netpol.selector(BROKER_PODS),
             policy_types=["Ingress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     from_=[
-                        _in_namespace(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_PODS),
-                        _in_namespace(vault_layer.NAMESPACE, vault_layer.SERVER_PODS),
+                        netpol.pods_in(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_PODS),
+                        netpol.pods_in(vault_layer.NAMESPACE, vault_layer.SERVER_PODS),
                     ],
-                    ports=_tcp(MANAGEMENT_PORT),
+                    ports=netpol.tcp(MANAGEMENT_PORT),
                 )
             ],
         ),
         # Clustering: peer discovery (epmd), the inter-node distribution, CLI tools.
         "allow-cluster-peers": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(BROKER_PODS),
+            pod_selector=netpol.selector(BROKER_PODS),
             policy_types=["Ingress", "Egress"],
             ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=cluster_ports)],
             egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=cluster_ports)],
         ),
         # The Kubernetes peer-discovery plugin lists the cluster's endpoints through the API server.
-        "allow-kubernetes-api": _to_api_server(BROKER_PODS),
+        "allow-kubernetes-api": netpol.to_api_server(BROKER_PODS),
     }
 
 
@@ -316,21 +279,21 @@ def operator_network_policies(on_aws: bool) -> dict[str, k8s.networking.v1.Netwo
     operators, and the topology operator to the broker's management API (in the cluster; on aws
     Amazon MQ's private addresses on 443, which the API-server rule already allows)."""
     policies = {
-        "allow-kubernetes-api": _to_api_server({}),
+        "allow-kubernetes-api": netpol.to_api_server({}),
         # The API server calls the admission webhooks; it is not a pod, so no selector names it.
         "allow-webhooks": k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(),
             policy_types=["Ingress"],
-            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=_tcp(WEBHOOK_PORT))],
+            ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=netpol.tcp(WEBHOOK_PORT))],
         ),
     }
     if not on_aws:
         policies["allow-topology-to-broker"] = k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(TOPOLOGY_OPERATOR_PODS),
+            pod_selector=netpol.selector(TOPOLOGY_OPERATOR_PODS),
             policy_types=["Egress"],
             egress=[
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[_in_namespace(NAMESPACE, BROKER_PODS)], ports=_tcp(MANAGEMENT_PORT)
+                    to=[netpol.pods_in(NAMESPACE, BROKER_PODS)], ports=netpol.tcp(MANAGEMENT_PORT)
                 )
             ],
         )
@@ -778,7 +741,7 @@ class Messaging(pulumi.ComponentResource):
                 f"{name}-disruption-budget",
                 metadata=self._meta(CLUSTER_NAME, baseline.name),
                 spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1, selector=_selector(BROKER_PODS)
+                    max_unavailable=1, selector=netpol.selector(BROKER_PODS)
                 ),
                 opts=self._on_cluster(baseline.resources),
             )

@@ -35,7 +35,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import charts, labels
+from components import charts, labels, netpol
 from components.aws import iam, kms
 from components.aws.handles import PodIdentity
 from components.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
@@ -93,11 +93,7 @@ VAULT_UID = 10001
 # The operator's images (distroless) run as 65532.
 OPERATOR_UID = 65532
 RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
-# The API server (443 on EKS, 6443 on kubeadm/kind) and, on AWS, the KMS interface endpoint (private
-# DNS in the VPC): private addresses either way, not known in advance.
-API_SERVER_PORTS = (443, 6443)
 HTTPS_PORT = 443
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 # The Pod Identity agent on every node hands out the role's credentials over plain HTTP.
 POD_IDENTITY_AGENT_PORT = 80
 
@@ -478,42 +474,11 @@ def operator_quota(replicas: int) -> dict[str, str]:
     return _quota(containers, controllers + 1) | {"persistentvolumeclaims": "0"}
 
 
-def _selector(match_labels: Mapping[str, str]) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _cidrs(cidrs: Sequence[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-    return [
-        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c)) for c in cidrs
-    ]
-
-
-def _pods_in(namespace: str, pods: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=_selector({labels.NAMESPACE_NAME: namespace}), pod_selector=_selector(pods)
-    )
-
-
 def _egress(
     pods: Mapping[str, str], rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods), policy_types=["Egress"], egress=rules
-    )
-
-
-def _to_api_server(pods: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return _egress(
-        pods,
-        [
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=_cidrs(PRIVATE_RANGES), ports=_tcp(*API_SERVER_PORTS)
-            )
-        ],
+        pod_selector=netpol.selector(pods), policy_types=["Egress"], egress=rules
     )
 
 
@@ -521,40 +486,42 @@ def vault_network_policies(
     on_aws: bool, backend_ports: Sequence[int] = ()
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """Vault's namespace allows, on top of the baseline's default-deny and DNS."""
-    peers = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(SERVER_PODS))]
+    peers = [k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=netpol.selector(SERVER_PODS))]
     policies = {
         # The operator is Vault's only client inside the cluster.
         "allow-operator": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(SERVER_PODS),
+            pod_selector=netpol.selector(SERVER_PODS),
             policy_types=["Ingress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[_pods_in(OPERATOR_NAMESPACE, OPERATOR_PODS)], ports=_tcp(API_PORT)
+                    from_=[netpol.pods_in(OPERATOR_NAMESPACE, OPERATOR_PODS)], ports=netpol.tcp(API_PORT)
                 )
             ],
         ),
         # Raft joins through the API port, then replicates and forwards requests on the cluster port.
         "allow-raft-peers": k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=_selector(SERVER_PODS),
+            pod_selector=netpol.selector(SERVER_PODS),
             policy_types=["Ingress", "Egress"],
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=peers, ports=_tcp(API_PORT, CLUSTER_PORT)
+                    from_=peers, ports=netpol.tcp(API_PORT, CLUSTER_PORT)
                 )
             ],
             egress=[
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(API_PORT, CLUSTER_PORT))
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=peers, ports=netpol.tcp(API_PORT, CLUSTER_PORT)
+                )
             ],
         ),
         # TokenReview for the kubernetes auth method; pod labels for service registration.
-        "allow-kubernetes-api": _to_api_server(SERVER_PODS),
+        "allow-kubernetes-api": netpol.to_api_server(SERVER_PODS),
     }
     if backend_ports:
         policies["allow-secret-engine-backends"] = _egress(
             SERVER_PODS,
             [
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=_cidrs(PRIVATE_RANGES), ports=_tcp(*sorted(set(backend_ports)))
+                    to=netpol.cidrs(netpol.PRIVATE_RANGES), ports=netpol.tcp(*sorted(set(backend_ports)))
                 )
             ],
         )
@@ -564,10 +531,10 @@ def vault_network_policies(
             SERVER_PODS,
             [
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=_cidrs(PRIVATE_RANGES), ports=_tcp(HTTPS_PORT)
+                    to=netpol.cidrs(netpol.PRIVATE_RANGES), ports=netpol.tcp(HTTPS_PORT)
                 ),
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=_cidrs(POD_IDENTITY_AGENT_CIDRS), ports=_tcp(POD_IDENTITY_AGENT_PORT)
+                    to=netpol.cidrs(POD_IDENTITY_AGENT_CIDRS), ports=netpol.tcp(POD_IDENTITY_AGENT_PORT)
                 ),
             ],
         )
@@ -580,12 +547,12 @@ def operator_network_policies() -> dict[str, k8s.networking.v1.NetworkPolicySpec
             OPERATOR_PODS,
             [
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[_pods_in(NAMESPACE, SERVER_PODS)], ports=_tcp(API_PORT)
+                    to=[netpol.pods_in(NAMESPACE, SERVER_PODS)], ports=netpol.tcp(API_PORT)
                 )
             ],
         ),
         # Every pod of the chart, hook Jobs included, talks to the API server.
-        "allow-kubernetes-api": _to_api_server({}),
+        "allow-kubernetes-api": netpol.to_api_server({}),
     }
 
 

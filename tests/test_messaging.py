@@ -25,6 +25,7 @@ from pulumi.runtime import MockResourceArgs
 from components import messaging as m
 from components import messaging_aws as amq
 from components import messaging_topology as mt
+from components import netpol
 from components import vault as vault_layer
 from components.aws.handles import NetworkHandle
 from components.certificates import ACME_ISSUER, CertificatesHandle
@@ -1075,7 +1076,7 @@ IN_CLUSTER_BROKER = [
     [
         (False, None, IN_CLUSTER_BROKER),
         (True, "10.20.0.0/16", [{"ipBlock": {"cidr": "10.20.0.0/16"}}]),
-        (True, None, [{"ipBlock": {"cidr": cidr}} for cidr in m.PRIVATE_RANGES]),
+        (True, None, [{"ipBlock": {"cidr": cidr}} for cidr in netpol.PRIVATE_RANGES]),
     ],
 )
 def test_service_namespaces_get_an_egress_rule_to_the_broker_only(

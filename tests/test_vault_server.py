@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from components import netpol
 from components import vault as v
 from components.certificates import ACME_ISSUER, CertificatesHandle
 from components.mesh import MeshHandle
@@ -633,7 +634,7 @@ def test_secret_engines_reach_their_backends_only_when_asked() -> None:
         "allow-secret-engine-backends"
     ]["egress"]
     assert [p["port"] for p in rule["ports"]] == [5432, 15671]
-    assert {peer["ipBlock"]["cidr"] for peer in rule["to"]} == set(v.PRIVATE_RANGES)
+    assert {peer["ipBlock"]["cidr"] for peer in rule["to"]} == set(netpol.PRIVATE_RANGES)
 
 
 def test_operator_network_reaches_vault_and_the_api_server_only() -> None:
