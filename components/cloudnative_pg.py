@@ -35,13 +35,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import charts, labels, netpol
+from components import charts, labels, netpol, quota
 from components import vault as vault_layer
 from components.certificates import CertificatesHandle, certificate
 from components.data_names import ADMIN_USER, POSTGRES_PORT, cluster_name, database_name, in_cluster_host
 from components.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.vault_policies import owner_role
-from rampart.config.types import cpu_millicores, memory_bytes
 
 NAMESPACE = "cnpg-system"
 # The release name makes the operator `cnpg-cloudnative-pg`; its pods carry OPERATOR_PODS.
@@ -137,28 +136,18 @@ def operator_values(replicas: int) -> dict[str, Any]:
     return values
 
 
-def _total(amount: str, count: int, kind: str) -> str:
-    if kind == "cpu":
-        return f"{cpu_millicores(amount) * count}m"
-    return f"{math.ceil(memory_bytes(amount) * count / 2**20)}Mi"
-
-
-def _compute_quota(resources: Resources, pods: int) -> dict[str, str]:
-    return {"pods": str(pods)} | {
-        f"{kind}.{resource}": _total(resources[kind][resource], pods, resource)
-        for kind in ("requests", "limits")
-        for resource in ("cpu", "memory")
-    }
-
-
 def operator_quota(replicas: int) -> dict[str, str]:
     """The operator's pods plus a rolling update's surge; the chart runs no Jobs."""
     pods = replicas + math.ceil(replicas * SURGE_FRACTION)
-    return _compute_quota(OPERATOR_RESOURCES, pods) | {
-        "persistentvolumeclaims": "0",
-        "services.loadbalancers": "0",
-        "services.nodeports": "0",
-    }
+    return (
+        {"pods": str(pods)}
+        | quota.containers_total([(OPERATOR_RESOURCES, pods)])
+        | {
+            "persistentvolumeclaims": "0",
+            "services.loadbalancers": "0",
+            "services.nodeports": "0",
+        }
+    )
 
 
 def _ingress(
@@ -261,10 +250,14 @@ def database_quota(instances: int, storage_gb: int) -> dict[str, str]:
     """What a service namespace's ResourceQuota must add for its database: the instances, and room
     for one more pod and volume (the bootstrap or join Job while an instance is created or replaced)."""
     pods = instances + 1
-    return _compute_quota(DATABASE_RESOURCES, pods) | {
-        "persistentvolumeclaims": str(pods),
-        "requests.storage": f"{pods * storage_gb}Gi",
-    }
+    return (
+        {"pods": str(pods)}
+        | quota.containers_total([(DATABASE_RESOURCES, pods)])
+        | {
+            "persistentvolumeclaims": str(pods),
+            "requests.storage": f"{pods * storage_gb}Gi",
+        }
+    )
 
 
 def admin_secret_name(service: str) -> str:

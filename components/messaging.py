@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import labels, netpol, service_network
+from components import labels, netpol, quota, service_network
 from components import messaging_aws as amq
 from components import messaging_topology as mt
 from components import messaging_topology_objects as objects
@@ -40,7 +40,6 @@ from components.mesh import MeshHandle
 from components.namespace_baseline import Baseline, ContainerDefaults, namespace_baseline
 from rampart.config.models import Messaging as MessagingConfig
 from rampart.config.models import ServiceSpec
-from rampart.config.types import cpu_millicores, memory_bytes
 
 NAMESPACE = "messaging"
 OPERATOR_NAMESPACE = "rabbitmq-system"
@@ -303,20 +302,6 @@ def operator_network_policies(on_aws: bool) -> dict[str, k8s.networking.v1.Netwo
 # -- quotas ----------------------------------------------------------------------------------------------
 
 
-def _total(pods: Sequence[tuple[Resources, int]], kind: str, resource: str) -> str:
-    if resource == "cpu":
-        return f"{sum(cpu_millicores(r[kind]['cpu']) * n for r, n in pods)}m"
-    return f"{sum(memory_bytes(r[kind]['memory']) * n for r, n in pods) // 2**20}Mi"
-
-
-def _compute(pods: Sequence[tuple[Resources, int]]) -> dict[str, str]:
-    return {
-        f"{kind}.{resource}": _total(pods, kind, resource)
-        for kind in ("requests", "limits")
-        for resource in ("cpu", "memory")
-    }
-
-
 def broker_resources(environment: str) -> Resources:
     return LARGE_BROKER if environment in ("staging", "prod") else SMALL_BROKER
 
@@ -326,7 +311,7 @@ def broker_quota(replicas: int, storage_gb: int, resources: Resources) -> dict[s
     init container asks for less than the broker, so the broker's resources are the pod's."""
     return (
         {"pods": str(replicas)}
-        | _compute([(resources, replicas)])
+        | quota.containers_total([(resources, replicas)])
         | {
             "persistentvolumeclaims": str(replicas),
             "requests.storage": f"{replicas * storage_gb}Gi",
@@ -341,7 +326,7 @@ def operator_quota() -> dict[str, str]:
     pods = [(resources, 2) for resources in OPERATOR_RESOURCES.values()]
     return (
         {"pods": str(sum(n for _, n in pods))}
-        | _compute(pods)
+        | quota.containers_total(pods)
         | {"persistentvolumeclaims": "0", "services.loadbalancers": "0", "services.nodeports": "0"}
     )
 
@@ -693,7 +678,7 @@ class Messaging(pulumi.ComponentResource):
     def _namespace(self, on_aws: bool) -> Baseline:
         args = self._args
         resources = broker_resources(args.environment)
-        quota = (
+        hard = (
             EMPTY_QUOTA
             if on_aws
             else broker_quota(args.settings.replicas, args.settings.storage_gb, resources)
@@ -703,7 +688,7 @@ class Messaging(pulumi.ComponentResource):
             f"{self._name}-messaging",
             namespace=NAMESPACE,
             labels_=self._labels,
-            quota=quota,
+            quota=hard,
             container_defaults=ContainerDefaults(requests=resources["requests"], limits=resources["limits"]),
             policies=policies,
             opts=self._on_cluster(args.depends_on),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rampart.config import ServiceSpec
@@ -55,6 +55,21 @@ def quota_hard(spec: ServiceSpec, headroom: float, sidecar: Sidecar | None = Non
         "services.loadbalancers": "0",
         "services.nodeports": "0",
     }
+
+
+# requests/limits -> cpu/memory -> quantity, as a container declares its resources.
+Resources = Mapping[str, Mapping[str, str]]
+
+
+def containers_total(containers: Sequence[tuple[Resources, int]]) -> dict[str, str]:
+    """requests/limits of cpu and memory for ``count`` containers of each declared size."""
+    hard: dict[str, str] = {}
+    for kind in ("requests", "limits"):
+        cpu = sum(cpu_millicores(resources[kind]["cpu"]) * count for resources, count in containers)
+        memory = sum(memory_bytes(resources[kind]["memory"]) * count for resources, count in containers)
+        hard[f"{kind}.cpu"] = f"{cpu}m"
+        hard[f"{kind}.memory"] = f"{math.ceil(memory / 2**20)}Mi"
+    return hard
 
 
 def combine(own: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

@@ -35,7 +35,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import charts, labels, netpol
+from components import charts, labels, netpol, quota
 from components.aws import iam, kms
 from components.aws.handles import PodIdentity
 from components.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
@@ -43,7 +43,6 @@ from components.aws.pod_security import security_group_policy
 from components.certificates import CertificatesHandle, certificate
 from components.mesh import MeshHandle
 from components.namespace_baseline import ContainerDefaults, namespace_baseline
-from rampart.config.types import cpu_millicores, memory_bytes
 
 CHART_REPOSITORY = "https://helm.releases.hashicorp.com"
 VAULT_CHART = charts.Chart(CHART_REPOSITORY, "vault", "0.34.1")
@@ -445,18 +444,12 @@ def connection_spec() -> dict[str, Any]:
 # -- namespace baselines -----------------------------------------------------------------------------
 
 
-def _total(pods: Sequence[tuple[Resources, int]], kind: str, resource: str) -> str:
-    if resource == "cpu":
-        return f"{sum(cpu_millicores(r[kind]['cpu']) * n for r, n in pods)}m"
-    return f"{math.ceil(sum(memory_bytes(r[kind]['memory']) * n for r, n in pods) / 2**20)}Mi"
-
-
 def _quota(containers: Sequence[tuple[Resources, int]], pods: int) -> dict[str, str]:
-    hard = {"pods": str(pods)}
-    for kind in ("requests", "limits"):
-        for resource in ("cpu", "memory"):
-            hard[f"{kind}.{resource}"] = _total(containers, kind, resource)
-    return hard | {"services.loadbalancers": "0", "services.nodeports": "0"}
+    return (
+        {"pods": str(pods)}
+        | quota.containers_total(containers)
+        | {"services.loadbalancers": "0", "services.nodeports": "0"}
+    )
 
 
 def vault_quota(replicas: int, storage_gb: int) -> dict[str, str]:
