@@ -11,32 +11,32 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import data_layer
-from components import gateway as gateway_layer
-from components.aws.cluster import AwsCluster, AwsClusterArgs
-from components.aws.handles import PodIdentity
-from components.aws.pod_security import PodSecurityGroups, PodSecurityGroupsArgs
-from components.certificates import AcmeAws, Certificates, CertificatesArgs
-from components.cluster import ClusterHandle, ExistingCluster, ExistingClusterArgs
-from components.data_names import POSTGRES_PORT
-from components.gateway import Gateway, GatewayArgs, PublicService
-from components.logging_tracing import (
+from components.certificates.cert_manager import AcmeAws, Certificates, CertificatesArgs
+from components.data import layer as data_layer
+from components.data.names import POSTGRES_PORT
+from components.gateway import kong as gateway_layer
+from components.gateway.kong import Gateway, GatewayArgs, PublicService
+from components.mesh.istio import Mesh, MeshArgs, MeshHandle
+from components.mesh.policy import ServiceIdentity
+from components.messaging.broker import MANAGEMENT_PORT as RABBITMQ_MANAGEMENT_PORT
+from components.messaging.topology import topology
+from components.observability.logging_tracing import (
     LoggingTracing,
     LoggingTracingArgs,
     LogsAws,
     span_export_egress,
     tempo_extension_provider,
 )
-from components.mesh import Mesh, MeshArgs, MeshHandle
-from components.mesh_policy import ServiceIdentity
-from components.messaging import MANAGEMENT_PORT as RABBITMQ_MANAGEMENT_PORT
-from components.messaging_topology import topology
-from components.microservice import MeshBinding, Microservice, MicroserviceArgs
-from components.monitoring import Monitoring, MonitoringArgs
-from components.service_network import Peer
-from components.vault import NAMESPACE as VAULT_NAMESPACE
-from components.vault import VaultHandle, VaultServer, VaultServerArgs
-from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
+from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.paved_road.microservice import MeshBinding, Microservice, MicroserviceArgs
+from components.paved_road.service_network import Peer
+from components.secrets.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
+from components.secrets.vault_server import NAMESPACE as VAULT_NAMESPACE
+from components.secrets.vault_server import VaultHandle, VaultServer, VaultServerArgs
+from components.targets.aws.cluster import AwsCluster, AwsClusterArgs
+from components.targets.aws.handles import PodIdentity
+from components.targets.aws.pod_security import PodSecurityGroups, PodSecurityGroupsArgs
+from components.targets.kubernetes import ClusterHandle, ExistingCluster, ExistingClusterArgs
 from rampart.config import PlatformConfig
 
 OBSERVABILITY_NAMESPACE = "monitoring"

@@ -5,12 +5,19 @@ from __future__ import annotations
 import functools
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rampart.config import PlatformConfig
 from rampart.offline.plan import Plan
 from rampart.offline.project import load_project
 from rampart.offline.runner import run_plan, stack_platform_config
 from tests.support.reference import PROJECT_ROOT
+
+# No test may depend on how fast the machine is: CI runs on a busy two-core box.
+settings.register_profile(
+    "rampart", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.load_profile("rampart")
 
 STACKS = load_project(PROJECT_ROOT).stacks()
 

@@ -16,22 +16,22 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components import cloudnative_pg as cnpg
-from components import labels, quota
-from components import vault as vault_layer
-from components.certificates import ACME_ISSUER, CA_ISSUER, CertificatesHandle
-from components.cloudnative_pg import (
+from components.certificates.cert_manager import ACME_ISSUER, CA_ISSUER, CertificatesHandle
+from components.core import labels, quota
+from components.data import cloudnative_pg as cnpg
+from components.data.cloudnative_pg import (
     CloudNativePgArgs,
     CloudNativePgOperator,
     PostgresCluster,
     PostgresClusterArgs,
 )
-from components.cluster import ClusterHandle
-from components.data_names import ADMIN_USER, cluster_name, in_cluster_host
-from components.microservice import Microservice, MicroserviceArgs
-from components.service_network import Peer
-from components.vault import VaultServer, VaultServerArgs
-from components.vault_policies import owner_role
+from components.data.names import ADMIN_USER, cluster_name, in_cluster_host
+from components.paved_road.microservice import Microservice, MicroserviceArgs
+from components.paved_road.service_network import Peer
+from components.secrets import vault_server as vault_layer
+from components.secrets.vault_policies import owner_role
+from components.secrets.vault_server import VaultServer, VaultServerArgs
+from components.targets.kubernetes import ClusterHandle
 from policies import catalog
 from policies.model import Resource
 from policies.rules.kubernetes import DEPLOYMENT

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from components import labels
-from components.data_names import POSTGRES_PORT, cluster_name
+from components.core import labels
+from components.data.names import POSTGRES_PORT, cluster_name
 from rampart.config import PlatformConfig
 from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config

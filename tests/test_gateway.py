@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import gateway as gw
-from components.gateway import Gateway, GatewayArgs, GatewayHandle, PublicService
+from components.gateway import kong as gw
+from components.gateway.kong import Gateway, GatewayArgs, GatewayHandle, PublicService
 from policies import catalog
 from policies.model import Resource
 from rampart.config.models import Gateway as GatewayConfig

@@ -15,8 +15,13 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import logging_tracing as lt
-from components.logging_tracing import LoggingTracing, LoggingTracingArgs, LoggingTracingHandle, LogsAws
+from components.observability import logging_tracing as lt
+from components.observability.logging_tracing import (
+    LoggingTracing,
+    LoggingTracingArgs,
+    LoggingTracingHandle,
+    LogsAws,
+)
 from policies import catalog
 from policies.model import Resource
 from rampart.offline.manifests import to_manifest

@@ -14,9 +14,10 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import certificates, mesh
-from components.certificates import AcmeAws, Certificates, CertificatesArgs, certificate
-from components.mesh import Mesh, MeshArgs, MeshHandle, principal
+from components.certificates import cert_manager as certificates
+from components.certificates.cert_manager import AcmeAws, Certificates, CertificatesArgs, certificate
+from components.mesh import istio as mesh
+from components.mesh.istio import Mesh, MeshArgs, MeshHandle, principal
 from policies import catalog
 from policies.model import NotApplicable, Resource
 from rampart.config.models import Certificates as CertificatesConfig

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.mesh_policy import (
+from components.mesh.policy import (
     CustomObject,
     ServiceIdentity,
     istio_duration,

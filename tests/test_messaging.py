@@ -22,15 +22,15 @@ import pulumi_kubernetes as k8s
 import pytest
 from pulumi.runtime import MockResourceArgs
 
-from components import messaging as m
-from components import messaging_aws as amq
-from components import messaging_topology as mt
-from components import netpol
-from components import vault as vault_layer
-from components.aws.handles import NetworkHandle
-from components.certificates import ACME_ISSUER, CertificatesHandle
-from components.mesh import MeshHandle
-from components.messaging import BrokerHandle, Messaging, MessagingArgs, MessagingAws
+from components.certificates.cert_manager import ACME_ISSUER, CertificatesHandle
+from components.core import netpol
+from components.mesh.istio import MeshHandle
+from components.messaging import amazon_mq as amq
+from components.messaging import broker as m
+from components.messaging import topology as mt
+from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
+from components.secrets import vault_server as vault_layer
+from components.targets.aws.handles import NetworkHandle
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
 from policies.rules.kubernetes import POD, STATEFUL_SET

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import messaging_topology as mt
-from components import messaging_topology_objects as objects
+from components.messaging import topology as mt
+from components.messaging import topology_objects as objects
 from rampart.config.models import Queues, ServiceSpec
 
 IMAGE = "ghcr.io/acme/app:1.0.0"

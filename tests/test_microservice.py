@@ -8,9 +8,9 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as runtime_settings
 
-from components.mesh_policy import ServiceIdentity
-from components.microservice import MeshBinding, Microservice, MicroserviceArgs
-from components.service_network import Peer
+from components.mesh.policy import ServiceIdentity
+from components.paved_road.microservice import MeshBinding, Microservice, MicroserviceArgs
+from components.paved_road.service_network import Peer
 from rampart.config import ServiceSpec, Sizing
 from rampart.offline.mocks import PlanMocks
 from rampart.offline.plan import Plan

@@ -15,10 +15,10 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import monitoring
-from components import observability_objects as objects
-from components.monitoring import Monitoring, MonitoringArgs, alertmanager_routing
-from components.observability_objects import Slo
+from components.observability import monitoring
+from components.observability import service_objects as objects
+from components.observability.monitoring import Monitoring, MonitoringArgs, alertmanager_routing
+from components.observability.service_objects import Slo
 from policies import catalog
 from policies.model import Resource
 from rampart.config.models import ServiceSpec

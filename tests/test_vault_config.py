@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import vault_config as vc
-from components import vault_policies as vp
-from components.messaging_topology import Grant, topology
-from components.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
+from components.messaging.topology import Grant, topology
+from components.secrets import vault_config as vc
+from components.secrets import vault_policies as vp
+from components.secrets.vault_config import VaultConfigArgs, VaultConfiguration, VaultService
 from rampart.config.models import Queues, ServiceSpec
 from rampart.offline import values
 from rampart.offline.manifests import to_manifest

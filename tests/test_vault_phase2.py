@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.vault_policies import parse_policy
+from components.secrets.vault_policies import parse_policy
 from rampart.offline import values
 from rampart.offline.gate import discover_packs, run_gate
 from rampart.offline.manifests import to_manifest

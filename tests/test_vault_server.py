@@ -17,11 +17,11 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import netpol
-from components import vault as v
-from components.certificates import ACME_ISSUER, CertificatesHandle
-from components.mesh import MeshHandle
-from components.vault import AwsKmsSeal, VaultAws, VaultHandle, VaultServer, VaultServerArgs
+from components.certificates.cert_manager import ACME_ISSUER, CertificatesHandle
+from components.core import netpol
+from components.mesh.istio import MeshHandle
+from components.secrets import vault_server as v
+from components.secrets.vault_server import AwsKmsSeal, VaultAws, VaultHandle, VaultServer, VaultServerArgs
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
 from policies.rules.kubernetes import DEPLOYMENT, POD

@@ -15,10 +15,10 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components.aws.handles import EksHandle
-from components.aws.iam import service_trust
-from components.aws.karpenter import Karpenter, KarpenterArgs
-from components.aws.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.targets.aws.handles import EksHandle
+from components.targets.aws.iam import service_trust
+from components.targets.aws.karpenter import Karpenter, KarpenterArgs
+from components.targets.aws.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from policies import catalog
 from policies.model import Resource
 from policies.rules.aws import RULES as AWS_RULES

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.aws.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_cidrs
+from components.targets.aws.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_cidrs
 from policies.model import Resource
 from policies.rules.aws import RULES as AWS_RULES
 from rampart.offline.plan import Plan

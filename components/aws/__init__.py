@@ -1,1 +1,0 @@
-"""The `aws` target: network, EKS cluster, nodes, add-ons, from raw pulumi-aws resources."""

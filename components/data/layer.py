@@ -1,0 +1,270 @@
+"""The data layer: a database per service that declares one, and the broker asynchronous work goes
+through. CloudNativePG and the in-cluster RabbitMQ on the `kubernetes` target; RDS (or Aurora) and
+Amazon MQ on `aws`.
+
+It runs in two steps around the services: what a service's namespace needs from the data layer
+(quota for its database, egress to its database and the broker) is known from the config before the
+namespace exists; the servers themselves go into (or next to) the namespaces afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.certificates.cert_manager import CertificatesHandle
+from components.core import labels
+from components.data import cloudnative_pg as cnpg
+from components.data.names import POSTGRES_PORT
+from components.data.rds import ServiceDatabases, ServiceDatabasesArgs
+from components.mesh.istio import MeshHandle
+from components.messaging import broker as broker_layer
+from components.messaging import topology as mt
+from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
+from components.secrets.vault_server import CA_FILE as VAULT_CA_FILE
+from components.targets.aws.handles import NetworkHandle
+from rampart.config import PlatformConfig
+
+# Staging and prod keep their data through a `pulumi destroy` or a removed service.
+PROTECTED_ENVIRONMENTS = ("staging", "prod")
+
+
+@dataclass(frozen=True)
+class ServiceData:
+    """What one service's namespace needs from the data layer."""
+
+    policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
+    quota: dict[str, str] = field(default_factory=dict)
+
+
+def service_needs(config: PlatformConfig) -> dict[str, ServiceData]:
+    """Per service, known from the config alone (before any namespace exists)."""
+    on_aws = config.target == "aws"
+    vpc_cidr = config.aws.vpc_cidr if config.aws else None
+    clients = set(mt.clients(config.services))
+    needs: dict[str, ServiceData] = {}
+    for spec in config.services:
+        policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = {}
+        quota: dict[str, str] = {}
+        if spec.database and on_aws:
+            # The database's own security group decides which pods get in; this only lets them try.
+            policies["allow-to-own-database"] = database_egress(vpc_cidr)
+        elif spec.database:
+            # CloudNativePG's instances run in the namespace (their policies come with the cluster).
+            quota = cnpg.database_quota(config.databases.instances, spec.database.storage_gb)
+        if spec.name in clients:
+            policies["allow-to-broker"] = broker_layer.broker_egress(on_aws, vpc_cidr)
+        needs[spec.name] = ServiceData(policies=policies, quota=quota)
+    return needs
+
+
+def database_egress(vpc_cidr: str | None) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    peer = k8s.networking.v1.NetworkPolicyPeerArgs(
+        ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr or "10.0.0.0/8")
+    )
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Egress"],
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[peer], ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)]
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class DataAws:
+    """The aws target's context: where the servers go and who may reach them."""
+
+    network: NetworkHandle
+    cluster_security_group_id: pulumi.Input[str]
+    # service -> its pods' security group; "vault" -> Vault's.
+    pod_security_groups: Mapping[str, pulumi.Input[str]]
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: str
+    log_retention_days: int
+    tags: Mapping[str, str]
+    permissions_boundary: str | None
+    opts: pulumi.ResourceOptions
+
+
+@dataclass(frozen=True)
+class DataLayerArgs:
+    config: PlatformConfig
+    provider: k8s.Provider
+    certificates: CertificatesHandle
+    mesh: MeshHandle
+    # service -> its namespace object: its database and credentials go in it.
+    namespaces: Mapping[str, pulumi.Resource]
+    # service -> the initial password of its database's Vault admin (secret Outputs).
+    admin_passwords: Mapping[str, pulumi.Output[str]]
+    aws: DataAws | None
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+@dataclass(frozen=True)
+class DataHandle:
+    """What Vault's configuration needs to manage credentials for the services."""
+
+    database_hosts: dict[str, pulumi.Input[str]]
+    # The CA of the database servers' certificates inside Vault's pods; None where Vault cannot
+    # verify them (RDS: its CA bundle is not in Vault's image).
+    database_server_ca_file: str | None
+    broker: BrokerHandle | None
+    ready: list[pulumi.Resource]
+
+
+class DataLayer(pulumi.ComponentResource):
+    handle: DataHandle
+
+    def __init__(self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rampart:data:DataLayer", name, {}, opts)
+        config = args.config
+        protect = config.environment in PROTECTED_ENVIRONMENTS
+        with_database = {s.name: s.database.storage_gb for s in config.services if s.database}
+        hosts: dict[str, pulumi.Input[str]] = {}
+        ready: list[pulumi.Resource] = []
+        ca_file: str | None = None
+        if with_database and args.aws is not None:
+            hosts = self._rds(args, with_database, protect)
+        elif with_database:
+            hosts, ready = self._cloudnative_pg(args, with_database, protect)
+            ca_file = VAULT_CA_FILE
+        broker = self._broker(args, protect) if config.uses_queues else None
+        self.handle = DataHandle(
+            database_hosts=hosts,
+            database_server_ca_file=ca_file,
+            broker=broker,
+            ready=ready + (broker.ready if broker else []),
+        )
+        self.register_outputs({"databases": sorted(with_database), "broker": broker is not None})
+
+    def _cloudnative_pg(
+        self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
+    ) -> tuple[dict[str, pulumi.Input[str]], list[pulumi.Resource]]:
+        config = args.config
+        operator = cnpg.CloudNativePgOperator(
+            "cloudnative-pg",
+            cnpg.CloudNativePgArgs(config.environment, args.provider, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self),
+        ).handle
+        hosts: dict[str, pulumi.Input[str]] = {}
+        ready: list[pulumi.Resource] = []
+        for service in sorted(databases):
+            cluster = cnpg.PostgresCluster(
+                f"{service}-db",
+                cnpg.PostgresClusterArgs(
+                    service=service,
+                    namespace=service,
+                    instances=config.databases.instances,
+                    storage_gb=databases[service],
+                    admin_password=args.admin_passwords[service],
+                    certificates=args.certificates,
+                    provider=args.provider,
+                    operator=operator,
+                    environment=config.environment,
+                    depends_on=[args.namespaces[service]],
+                    engine_version=config.databases.engine_version,
+                    protect=protect,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            hosts[service] = f"{cluster.host}:{POSTGRES_PORT}"
+            ready += cluster.ready
+        return hosts, ready
+
+    def _rds(
+        self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
+    ) -> dict[str, pulumi.Input[str]]:
+        aws_args, config = args.aws, args.config
+        assert aws_args is not None
+        endpoints = ServiceDatabases(
+            "databases",
+            ServiceDatabasesArgs(
+                environment=config.environment,
+                settings=config.databases,
+                databases=databases,
+                network=aws_args.network,
+                client_security_groups={s: aws_args.pod_security_groups[s] for s in databases},
+                extra_client_security_groups={"vault": aws_args.pod_security_groups["vault"]},
+                admin_passwords={s: args.admin_passwords[s] for s in databases},
+                account_id=aws_args.account_id,
+                partition=aws_args.partition,
+                region=aws_args.region,
+                log_retention_days=aws_args.log_retention_days,
+                tags=aws_args.tags,
+                protect=protect,
+                permissions_boundary=aws_args.permissions_boundary,
+            ),
+            opts=pulumi.ResourceOptions.merge(aws_args.opts, pulumi.ResourceOptions(parent=self)),
+        ).endpoints
+        for service, endpoint in endpoints.items():
+            # The mesh lets sidecars out to registered hosts only: register the service's database,
+            # visible in its own namespace alone.
+            k8s.apiextensions.CustomResource(
+                f"{service}-database-entry",
+                api_version="networking.istio.io/v1",
+                kind="ServiceEntry",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{service}-database",
+                    namespace=service,
+                    labels=labels.common(config.environment) | labels.selector(service),
+                ),
+                spec={
+                    "hosts": [endpoint.host],
+                    "location": "MESH_EXTERNAL",
+                    # Postgres negotiates TLS inside its own protocol: plain TCP to the mesh.
+                    "ports": [{"number": endpoint.port, "name": "tcp-postgres", "protocol": "TCP"}],
+                    "resolution": "DNS",
+                    "exportTo": ["."],
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.provider,
+                    depends_on=[args.namespaces[service], *args.mesh.ready],
+                ),
+            )
+        return {
+            service: pulumi.Output.concat(endpoint.host, ":", str(endpoint.port))
+            for service, endpoint in endpoints.items()
+        }
+
+    def _broker(self, args: DataLayerArgs, protect: bool) -> BrokerHandle:
+        config = args.config
+        # Amazon MQ refuses , : = in passwords; letters and digits only.
+        password = random.RandomPassword(
+            "broker-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+        ).result
+        aws_context = None
+        opts = pulumi.ResourceOptions(parent=self)
+        if args.aws is not None:
+            cluster_group = args.aws.cluster_security_group_id
+            aws_context = MessagingAws(
+                network=args.aws.network,
+                amqp_clients={"pods": cluster_group},
+                management_clients={"cluster": cluster_group},
+                tags=args.aws.tags,
+            )
+            opts = pulumi.ResourceOptions.merge(args.aws.opts, opts)
+        return Messaging(
+            "messaging",
+            MessagingArgs(
+                environment=config.environment,
+                settings=config.messaging,
+                services=config.services,
+                provider=args.provider,
+                certificates=args.certificates,
+                admin_password=password,
+                aws=aws_context,
+                mesh=args.mesh,
+                protect=protect,
+                depends_on=[*args.depends_on, *args.certificates.ready],
+            ),
+            opts=opts,
+        ).handle

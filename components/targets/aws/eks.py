@@ -1,0 +1,397 @@
+"""The EKS cluster, secure by default: secrets envelope-encrypted with a dedicated KMS key,
+private endpoint, all control-plane logs, API access entries only (no implicit creator admin),
+IMDSv2-only nodes on encrypted volumes, EKS Pod Identity for every add-on, and the
+Kubernetes provider every in-cluster layer uses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.targets.aws import iam, kms
+from components.targets.aws.handles import EksHandle, NetworkHandle
+from rampart.config.models import AwsTarget
+
+LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+KMS_USE = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+VPC_CNI_CONFIGURATION: dict[str, object] = {
+    # Network-policy enforcement on: the paved road's NetworkPolicies are enforced, not advisory.
+    "enableNetworkPolicy": "true",
+    "env": {
+        # Security groups for pods (SecurityGroupPolicy): a service's pods get a group its database admits.
+        "ENABLE_POD_ENI": "true",
+        # Standard mode (VPC CNI >= 1.11): kubelet probes reach branch-interface pods without
+        # DISABLE_TCP_EARLY_DEMUX on the CNI's init container.
+        "POD_SECURITY_GROUP_ENFORCING_MODE": "standard",
+    },
+}
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    cluster_name: str
+    kubernetes_version: str
+    network: NetworkHandle
+    settings: AwsTarget
+    account_id: pulumi.Output[str]
+    partition: pulumi.Output[str]
+    # Staging and prod protect the cluster and its keys from `pulumi destroy`.
+    protect: bool
+
+
+def managed_policy(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
+
+
+class EksCluster(pulumi.ComponentResource):
+    handle: EksHandle
+    provider: k8s.Provider
+    # What in-cluster add-ons must wait for: nodes to schedule on, the CNI, DNS.
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rampart:aws:EksCluster", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings, cluster_name = args.settings, args.cluster_name
+        region = settings.region
+
+        def key(purpose: str, description: str, **extra: object) -> aws.kms.Key:
+            return kms.customer_key(
+                f"{name}-{purpose}",
+                description,
+                account_id=args.account_id,
+                partition=args.partition,
+                region=region,
+                opts=child,
+                **extra,  # type: ignore[arg-type]
+            )
+
+        secrets_key = key("secrets", f"EKS {cluster_name}: envelope encryption of Kubernetes secrets")
+        ebs_key = key(
+            "ebs",
+            f"EKS {cluster_name}: node and persistent volumes",
+            via_ec2=True,
+        )
+        logs_key = key(
+            "logs",
+            f"EKS {cluster_name}: control-plane logs",
+            log_group_prefixes=[f"/aws/eks/{cluster_name}/"],
+        )
+        # EKS writes to this exact group; creating it first sets retention and encryption.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{cluster_name}/cluster",
+            retention_in_days=settings.control_plane_log_retention_days,
+            kms_key_id=logs_key.arn,
+            opts=child,
+        )
+
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster",
+            assume_role_policy=iam.document(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "eks.amazonaws.com"},
+                        "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    }
+                ]
+            ),
+            permissions_boundary=settings.permissions_boundary_arn,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy",
+            role=cluster_role.name,
+            policy_arn=managed_policy(args.partition, "AmazonEKSClusterPolicy"),
+            opts=child,
+        )
+        # Security groups for pods: the VPC resource controller attaches trunk and branch interfaces.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-vpc-resource-controller",
+            role=cluster_role.name,
+            policy_arn=managed_policy(args.partition, "AmazonEKSVPCResourceController"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-cluster-secrets-key",
+            role=cluster_role.id,
+            policy=secrets_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
+            opts=child,
+        )
+
+        cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.network.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=settings.endpoint_public_access,
+                public_access_cidrs=settings.public_access_cidrs if settings.endpoint_public_access else None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"],
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+            ),
+            enabled_cluster_log_types=LOG_TYPES,
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # Admins come from config as access entries; the creating identity gets nothing implicitly.
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], protect=args.protect),
+        )
+
+        admin_associations = []
+        for index, principal in enumerate(settings.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                opts=child,
+            )
+            admin_associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-admin-{index}",
+                    cluster_name=cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=args.partition.apply(lambda p: CLUSTER_ADMIN_POLICY.format(partition=p)),
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=child,
+                )
+            )
+
+        system_role = self._node_role(f"{name}-system-nodes", args, child)
+        karpenter_node_role = self._node_role(f"{name}-karpenter-nodes", args, child)
+        # Managed node groups get their access entry from EKS; Karpenter's nodes need one.
+        aws.eks.AccessEntry(
+            f"{name}-karpenter-nodes",
+            cluster_name=cluster.name,
+            principal_arn=karpenter_node_role.arn,
+            type="EC2_LINUX",
+            opts=child,
+        )
+
+        nodes = settings.system_nodes
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-system-nodes",
+            description=f"EKS {cluster_name} system nodes: IMDSv2 only, encrypted gp3, no SSH",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                # Hop limit 1: pods cannot reach the node's instance credentials.
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=nodes.disk_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=ebs_key.arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={"Name": f"{cluster_name}-system"}
+                )
+                for kind in ("instance", "volume")
+            ],
+            opts=child,
+        )
+        node_group = aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=system_role.arn,
+            subnet_ids=args.network.private_subnet_ids,
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            instance_types=nodes.instance_types,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=nodes.min_size, max_size=nodes.max_size, desired_size=nodes.desired_size
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
+            labels={"rampart.dev/node-role": "system"},
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+
+        addons = self._addons(
+            name, args=args, cluster=cluster, ebs_key=ebs_key, node_group=node_group, opts=child
+        )
+        kubeconfig = pulumi.Output.all(
+            cluster.endpoint, cluster.certificate_authority.data, cluster.name
+        ).apply(lambda values: _kubeconfig(str(values[0]), str(values[1]), str(values[2]), region))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=kubeconfig,
+            enable_server_side_apply=True,
+            # Talking to the cluster needs an admin access entry first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_associations),
+        )
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="gp3-encrypted",
+                annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+            ),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": ebs_key.arn},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=addons),
+        )
+
+        self.ready = [node_group, *addons]
+        self.handle = EksHandle(
+            cluster_name=cluster.name,
+            cluster_arn=cluster.arn,
+            endpoint=cluster.endpoint,
+            cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
+            karpenter_node_role=karpenter_node_role,
+            ebs_kms_key_arn=ebs_key.arn,
+            region=region,
+            account_id=args.account_id,
+            partition=args.partition,
+        )
+        self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint})
+
+    def _node_role(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=iam.service_trust("ec2.amazonaws.com"),
+            permissions_boundary=args.settings.permissions_boundary_arn,
+            opts=opts,
+        )
+        for policy in NODE_POLICIES:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy}",
+                role=role.name,
+                policy_arn=managed_policy(args.partition, policy),
+                opts=opts,
+            )
+        return role
+
+    def _addons(
+        self,
+        name: str,
+        *,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        ebs_key: aws.kms.Key,
+        node_group: aws.eks.NodeGroup,
+        opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        def role(addon: str, namespace: str, account: str, **policies: object) -> iam.PodIdentityRole:
+            return iam.PodIdentityRole(
+                f"{name}-{addon}",
+                cluster_name=cluster.name,
+                cluster_arn=cluster.arn,
+                namespace=namespace,
+                service_account=account,
+                permissions_boundary=args.settings.permissions_boundary_arn,
+                # The add-on's own pod_identity_associations creates the association.
+                associate=False,
+                opts=opts,
+                **policies,  # type: ignore[arg-type]
+            )
+
+        def addon(
+            addon_name: str,
+            depends_on: list[pulumi.Resource],
+            configuration: dict[str, object] | None = None,
+            identity: tuple[iam.PodIdentityRole, str] | None = None,
+        ) -> aws.eks.Addon:
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                configuration_values=json.dumps(configuration) if configuration else None,
+                pod_identity_associations=[
+                    aws.eks.AddonPodIdentityAssociationArgs(
+                        role_arn=identity[0].role.arn, service_account=identity[1]
+                    )
+                ]
+                if identity
+                else None,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            )
+
+        pod_identity = addon("eks-pod-identity-agent", [cluster])
+        cni_role = role(
+            "vpc-cni",
+            "kube-system",
+            "aws-node",
+            managed_policy_arns=[managed_policy(args.partition, "AmazonEKS_CNI_Policy")],
+        )
+        vpc_cni = addon("vpc-cni", [pod_identity], VPC_CNI_CONFIGURATION, (cni_role, "aws-node"))
+        ebs_role = role(
+            "ebs-csi",
+            "kube-system",
+            "ebs-csi-controller-sa",
+            managed_policy_arns=[managed_policy(args.partition, "service-role/AmazonEBSCSIDriverPolicy")],
+            policy_json=ebs_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
+        )
+        after_nodes: list[pulumi.Resource] = [node_group, vpc_cni]
+        return [
+            pod_identity,
+            vpc_cni,
+            addon("kube-proxy", [cluster]),
+            addon("coredns", after_nodes),
+            addon(
+                "aws-ebs-csi-driver",
+                [*after_nodes, pod_identity],
+                identity=(ebs_role, "ebs-csi-controller-sa"),
+            ),
+            # The HPAs of the paved road read CPU through metrics-server.
+            addon("metrics-server", after_nodes),
+        ]
+
+
+def _kubeconfig(endpoint: str, certificate_authority: str, cluster_name: str, region: str) -> str:
+    """An exec-based kubeconfig: short-lived tokens from `aws eks get-token`, nothing stored."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+                }
+            ],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        }
+    )
