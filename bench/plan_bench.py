@@ -54,6 +54,7 @@ def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def stack_config(size: int) -> dict[str, Any]:
+    """The stack file's config: it names the catalog's services (declared in their own files)."""
     return {
         "rampart:environment": "staging",
         "rampart:target": "kubernetes",
@@ -65,11 +66,12 @@ def stack_config(size: int) -> dict[str, Any]:
             "jwks_uri": "https://auth.example.com/jwks.json",
         },
         "rampart:vault": {"replicas": 3},
-        "rampart:services": synthetic_catalog(size),
+        "rampart:services": [service["name"] for service in synthetic_catalog(size)],
     }
 
 
 def write_project(directory: Path, size: int) -> None:
+    """A project running the real program: Pulumi.yaml, the stack file, one catalog file per service."""
     (directory / "Pulumi.yaml").write_text(
         yaml.safe_dump(
             {
@@ -80,7 +82,12 @@ def write_project(directory: Path, size: int) -> None:
             }
         )
     )
-    (directory / "stacks").mkdir()
+    (directory / "stacks" / "services").mkdir(parents=True)
+    for service in synthetic_catalog(size):
+        declaration = {key: value for key, value in service.items() if key != "name"}
+        (directory / "stacks" / "services" / f"{service['name']}.yaml").write_text(
+            yaml.safe_dump(declaration)
+        )
     config = stack_config(size)
     (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump({"config": config}))
 

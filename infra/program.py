@@ -5,14 +5,14 @@ from __future__ import annotations
 import pulumi
 
 from components.platform import Platform
-from infra.stack_config import raw_namespace_config
-from rampart.config import load_platform_config
+from infra.stack_config import raw_namespace_config, secret_keys, stack_files
+from rampart.config import load_stack
 
 
 def main() -> None:
-    # Validated once, before any resource is registered; a ConfigError (a pulumi.RunError)
-    # is printed by Pulumi as one line per problem, without a traceback.
-    config = load_platform_config(raw_namespace_config())
+    # Validated once, catalog and overrides merged, before any resource is registered; a
+    # ConfigError (a pulumi.RunError) is printed by Pulumi as one line per problem, no traceback.
+    config = load_stack(raw_namespace_config(), stack_files(), secret_keys())
     platform = Platform("rampart", config)
     pulumi.export("environment", config.environment)
     pulumi.export("target", config.target)

@@ -69,80 +69,93 @@ def test_base_config_loads_with_secure_defaults() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        ("services.0.imagee", "x:1", "services[0].imagee: unknown key (did you mean 'image'?)"),
+        ("services.0.imagee", "x:1", "services[0] (orders).imagee: unknown key (did you mean 'image'?)"),
         ("servicez", [], "servicez: unknown key (did you mean 'services'?)"),
-        ("services.0.port", "8080", "services[0].port: Input should be a valid integer, got '8080'"),
+        ("services.0.port", "8080", "services[0] (orders).port: Input should be a valid integer, got '8080'"),
         (
             "services.0.port",
             70000,
-            "services[0].port: Input should be less than or equal to 65535, got 70000",
+            "services[0] (orders).port: Input should be less than or equal to 65535, got 70000",
         ),
-        ("services.0.image", "ghcr.io/acme/orders", "services[0].image: 'ghcr.io/acme/orders' is not pinned"),
-        ("services.0.image", "acme/orders:latest", "services[0].image: 'acme/orders:latest' is not pinned"),
+        (
+            "services.0.image",
+            "ghcr.io/acme/orders",
+            "services[0] (orders).image: 'ghcr.io/acme/orders' is not pinned",
+        ),
+        (
+            "services.0.image",
+            "acme/orders:latest",
+            "services[0] (orders).image: 'acme/orders:latest' is not pinned",
+        ),
         (
             "services.0.image",
             "Acme/Orders:1",
-            "services[0].image: 'Acme/Orders:1' is not a valid image reference",
+            "services[0] (orders).image: 'Acme/Orders:1' is not a valid image reference",
         ),
-        ("services.0.name", "Orders_v2", "services[0].name: 'Orders_v2' is not a DNS label"),
+        ("services.0.name", "Orders_v2", "services[0] (Orders_v2).name: 'Orders_v2' is not a DNS label"),
         (
             "services.0.replicas",
             {"min": 5, "max": 2},
-            "services[0].replicas: min (5) is greater than max (2)",
+            "services[0] (orders).replicas: min (5) is greater than max (2)",
         ),
         (
             "services.0.calls",
             ["paymnts"],
-            "services[0].calls[0]: unknown service 'paymnts' (did you mean 'payments'?)",
+            "services[0] (orders).calls[0]: unknown service 'paymnts' (did you mean 'payments'?)",
         ),
-        ("services.0.calls", ["orders"], "services[0].calls[0]: a service does not call itself"),
+        ("services.0.calls", ["orders"], "services[0] (orders).calls[0]: a service does not call itself"),
         (
             "services.1.name",
             "orders",
-            "services[1].name: duplicate service 'orders' (first declared at services[0])",
+            "services[1] (orders).name: duplicate service 'orders' (first declared at services[0])",
         ),
-        ("services.1.name", "kube-system", "services[1].name: 'kube-system' is reserved"),
+        ("services.1.name", "kube-system", "services[1] (kube-system).name: 'kube-system' is reserved"),
         (
             "services.0.routes",
             [{"host": "api.example.com", "ip_allowlist": ["10.0.0.300/8"]}],
-            "services[0].routes[0].ip_allowlist[0]: '10.0.0.300/8' is not a CIDR block",
+            "services[0] (orders).routes[0].ip_allowlist[0]: '10.0.0.300/8' is not a CIDR block",
         ),
         (
             "services.0.routes",
             [{"host": "api.example.com", "ip_allowlist": ["10.1.2.3/8"]}],
-            "services[0].routes[0].ip_allowlist[0]: '10.1.2.3/8' is not a CIDR block (10.1.2.3/8 has host",
+            "services[0] (orders).routes[0].ip_allowlist[0]: '10.1.2.3/8' is not a CIDR block "
+            "(10.1.2.3/8 has host",
         ),
         (
             "services.0.routes",
             [{"host": "not a host"}],
-            "services[0].routes[0].host: 'not a host' is not a fully",
+            "services[0] (orders).routes[0].host: 'not a host' is not a fully",
         ),
         (
             "services.0.health",
             {"liveness": "healthz"},
-            "services[0].health.liveness: 'healthz' is not an absolute",
+            "services[0] (orders).health.liveness: 'healthz' is not an absolute",
         ),
         (
             "services.0.resources",
             {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-            "services[0].resources: requests.cpu 2 exceeds limits.cpu 1",
+            "services[0] (orders).resources: requests.cpu 2 exceeds limits.cpu 1",
         ),
         (
             "services.0.resources",
             {"requests": {"cpu": "2 cores", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-            "services[0].resources.requests.cpu: '2 cores' is not a CPU quantity",
+            "services[0] (orders).resources.requests.cpu: '2 cores' is not a CPU quantity",
         ),
         (
             "services.0.run_as_user",
             0,
-            "services[0].run_as_user: Input should be greater than or equal to 10000",
+            "services[0] (orders).run_as_user: Input should be greater than or equal to 10000",
         ),
         (
             "services.2.queue",
             {"consumes": ["jobz"]},
-            "services[2].queue.consumes[0]: no service publishes 'jobz'",
+            "services[2] (worker).queue.consumes[0]: no service publishes 'jobz'",
         ),
-        ("services.0.load_balancing", "random", "services[0].load_balancing: Input should be 'round_robin'"),
+        (
+            "services.0.load_balancing",
+            "random",
+            "services[0] (orders).load_balancing: Input should be 'round_robin'",
+        ),
         ("environment", "qa", "environment: Input should be 'local', 'dev', 'staging' or 'prod', got 'qa'"),
         ("services", [], "services: List should have at least 1 item"),
         ("target", "aws", "aws: required when target is 'aws'"),
@@ -167,6 +180,7 @@ AWS = {
     "region": "eu-west-1",
     "availability_zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
     "admin_principal_arns": ["arn:aws:iam::123456789012:role/admin"],
+    "node_ami_release": "1.33.0-20250627",
 }
 
 
@@ -227,7 +241,10 @@ def test_secret_values_are_never_echoed_in_errors() -> None:
 
 def test_configuring_vault_needs_a_token_and_prod_needs_ha() -> None:
     assert problems(base_config() | {"vault": {"configure": True}}) == [
-        "vault.configure: needs vault_token (pulumi config set --secret rampart:vault_token <token>)"
+        "vault.configure: needs vault_token "
+        "(from stdin: `pulumi config set --secret rampart:vault_token < token-file`)",
+        "vault.ca_cert_file: needed with vault.configure: true, so the provider verifies Vault "
+        "(`rampart vault-phase2 --stack <stack>` pins it from the vault-tls Secret)",
     ]
     assert problems(base_config() | {"vault": {"replicas": 2}}) == [
         "vault: replicas: raft needs 1 (standalone) or at least 3 (a quorum survives a loss)"
@@ -255,10 +272,11 @@ def test_all_problems_are_reported_at_once() -> None:
     raw["services"][2]["imagee"] = "x"
     raw["colour"] = "blue"
     found = problems(raw)
+    # Each service by its position and its name: the name is what a reader looks for.
     assert {line.split(":")[0] for line in found} == {
-        "services[0].calls[0]",
-        "services[1].port",
-        "services[2].imagee",
+        "services[0] (orders).calls[0]",
+        "services[1] (payments).port",
+        "services[2] (worker).imagee",
         "colour",
     }
 
@@ -268,8 +286,8 @@ def test_cross_service_checks_run_even_when_an_entry_is_malformed() -> None:
     raw["services"][1]["port"] = "not-a-port"
     raw["services"][0]["calls"] = ["payments", "ghost"]
     found = problems(raw)
-    assert "services[0].calls[1]: unknown service 'ghost'" in found
-    assert any(line.startswith("services[1].port:") for line in found)
+    assert "services[0] (orders).calls[1]: unknown service 'ghost'" in found
+    assert any(line.startswith("services[1] (payments).port:") for line in found)
 
 
 @pytest.mark.parametrize(
@@ -379,7 +397,8 @@ def test_generated_bad_values_give_one_line_per_problem_with_a_key_path(
             assert path.startswith(("services", "environment")), line
         # Renaming a service breaks its callers' `calls:` instead, reported at their own paths.
         if key != "name":
-            assert any(line.startswith(f"services[{index}].") for line in exc.problems), exc.problems
+            name = broken["services"][index]["name"]
+            assert any(line.startswith(f"services[{index}] ({name}).") for line in exc.problems), exc.problems
     else:
         # Only values that really are valid may pass (e.g. a junk dict that is a valid `database`).
         assert load_platform_config(broken).services[index].name == broken["services"][index]["name"]
@@ -391,7 +410,8 @@ def test_generated_unknown_keys_are_named(raw: dict[str, Any], key: str) -> None
     known = set(PlatformConfig.model_fields["services"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
     assume(key not in known)
     raw["services"][0][key] = 1
-    assert any(line.startswith(f"services[0].{key}: unknown key") for line in problems(raw))
+    name = raw["services"][0]["name"]
+    assert any(line.startswith(f"services[0] ({name}).{key}: unknown key") for line in problems(raw))
 
 
 @pytest.mark.parametrize(
@@ -404,7 +424,7 @@ def test_generated_unknown_keys_are_named(raw: dict[str, Any], key: str) -> None
         (
             "services.1.queue",
             {"publishes": ["jobs"]},
-            "services[3].queue.publishes[0]: 'jobs' is already published by services[1]",
+            "services[3] (api).queue.publishes[0]: 'jobs' is already published by services[1] (payments)",
         ),
     ],
 )
@@ -428,3 +448,24 @@ def test_prod_keeps_two_weeks_of_backups_a_standby_and_a_broker_cluster() -> Non
 def test_queues_know_their_publisher() -> None:
     config = load_platform_config(base_config())
     assert config.publisher_of("jobs") == "api" and config.uses_queues
+
+
+@pytest.mark.parametrize("service_type", ["NodePort", "ClusterIP", "LoadBalancer", None])
+def test_the_gateway_service_type_is_validated_and_aws_keeps_its_nlb(service_type: str | None) -> None:
+    """The `kubernetes` target may expose Kong by NodePort (the default: kind/k3d have no load-balancer
+    implementation), ClusterIP (port-forward) or LoadBalancer; aws is always the NLB."""
+    gateway = {} if service_type is None else {"service_type": service_type}
+    local = load_platform_config(base_config() | {"gateway": gateway})
+    assert local.gateway.service_type == service_type
+    on_aws = base_config() | {"target": "aws", "aws": AWS, "gateway": gateway}
+    if service_type in (None, "LoadBalancer"):
+        assert load_platform_config(on_aws).gateway.service_type == service_type
+    else:
+        assert problems(on_aws) == [
+            f"gateway.service_type: {service_type} is not possible on target aws: the gateway is the "
+            "internet-facing NLB (LoadBalancer); leave it unset"
+        ]
+    assert any(
+        line.startswith("gateway.service_type: Input should be")
+        for line in problems(base_config() | {"gateway": {"service_type": "ExternalName"}})
+    )

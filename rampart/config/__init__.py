@@ -1,8 +1,9 @@
 """Typed stack configuration: models, and validation of raw config into them."""
 
+from components.namespaces import PLATFORM_NAMESPACES
+from rampart.config.catalog import StackFiles, load_stack
 from rampart.config.load import (
     NAMESPACE,
-    PLATFORM_NAMESPACES,
     ConfigError,
     load_platform_config,
     namespace_values,
@@ -26,6 +27,8 @@ __all__ = [
     "Route",
     "ServiceSpec",
     "Sizing",
+    "StackFiles",
     "load_platform_config",
+    "load_stack",
     "namespace_values",
 ]

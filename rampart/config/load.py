@@ -10,37 +10,26 @@ import difflib
 import json
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pydantic import BaseModel, ValidationError
 
+from components.namespaces import PLATFORM_NAMESPACES
 from rampart.config.models import PlatformConfig
+from rampart.config.rules import Problem, cross_key_problems, rule
+
+__all__ = ["NAMESPACE", "ConfigError", "Problem", "load_platform_config", "namespace_values", "suggest"]
 
 NAMESPACE = "rampart"
 
-# Namespaces the platform layers own; a service may not take one of these names.
-PLATFORM_NAMESPACES = frozenset(
-    {
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "istio-system",
-        "kong",
-        "cert-manager",
-        "vault",
-        "vault-secrets-operator-system",
-        "cnpg-system",
-        "rabbitmq-system",
-        "messaging",
-        "monitoring",
-        "karpenter",
-    }
-)
 
 Loc = Sequence[int | str]
+# Where a problem at a key path is reported: the path itself, or (for a stack merged from the
+# service catalog, see rampart.config.catalog) the file and key the user has to edit.
+Locate = Callable[[Loc], str]
 
 
 class ConfigError(pulumi.RunError):
@@ -69,34 +58,51 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def format_path(loc: Loc) -> str:
+def format_path(loc: Loc, names: Sequence[object] = ()) -> str:
+    """``services[7] (shipping).replicaz``: a service's position, and its name when ``names`` has it."""
     path = ""
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
+            if position == 1 and loc[0] == "services" and part < len(names) and isinstance(names[part], str):
+                path += f" ({names[part]})"
         else:
             path += f".{part}" if path else part
     return path or "(root)"
 
 
-def load_platform_config(raw: Mapping[str, Any]) -> PlatformConfig:
-    """Validate the ``rampart:`` keys of a stack (namespace already stripped)."""
-    problems: list[str] = []
+def service_locator(raw: Mapping[str, Any]) -> Locate:
+    """Key paths that name each service by its position and its name."""
+    services = raw.get("services")
+    entries = services if isinstance(services, list) else []
+    names = [entry.get("name") if isinstance(entry, Mapping) else None for entry in entries]
+    return lambda loc: format_path(loc, names)
+
+
+def load_platform_config(
+    raw: Mapping[str, Any], locate: Locate | None = None, *, root: Path | None = None
+) -> PlatformConfig:
+    """Validate the ``rampart:`` keys of a stack (namespace already stripped, ``services`` the
+    full declarations). ``locate`` turns each problem's key path into the place it is reported at
+    (default: the key path, services named by position and name). Relative file paths in the config
+    (``vault.ca_cert_file``) start at ``root``, the project directory (default: the working directory)."""
+    locate = locate or service_locator(raw)
+    problems: list[Problem] = []
     config: PlatformConfig | None = None
     try:
-        config = PlatformConfig.model_validate(dict(raw))
+        config = PlatformConfig.model_validate(dict(raw), context={"root": root})
     except ValidationError as exc:
         problems.extend(_describe(error) for error in exc.errors())
     problems.extend(catalog_problems(raw.get("services")))
     if config is not None:
-        problems.extend(_target_problems(config))
+        problems.extend(cross_key_problems(config))
     if problems:
-        raise ConfigError(list(dict.fromkeys(problems)))
+        raise ConfigError(list(dict.fromkeys(f"{locate(p.loc)}: {p.message}" for p in problems)))
     assert config is not None
     return config
 
 
-def catalog_problems(services: object) -> Iterator[str]:
+def catalog_problems(services: object) -> Iterator[Problem]:
     """Cross-service checks. They read the raw list, so they run even when some
     entries are malformed: the user sees every problem in one pass."""
     if not isinstance(services, list):
@@ -110,105 +116,245 @@ def catalog_problems(services: object) -> Iterator[str]:
             continue
         if name in first_index:
             first = first_index[name]
-            yield f"services[{i}].name: duplicate service {name!r} (first declared at services[{first}])"
+            yield Problem(
+                ("services", i, "name"), f"duplicate service {name!r} (first declared at services[{first}])"
+            )
         else:
             first_index[name] = i
         if name in PLATFORM_NAMESPACES:
-            yield f"services[{i}].name: {name!r} is reserved for a platform namespace"
+            yield Problem(("services", i, "name"), f"{name!r} is reserved for a platform namespace")
     publishers: dict[str, int] = {}
     yield from _publisher_problems(entries, publishers)
     for i, entry in enumerate(entries):
         for j, callee in _strings(entry.get("calls")):
             if callee == entry.get("name"):
-                yield f"services[{i}].calls[{j}]: a service does not call itself through the platform"
+                yield Problem(
+                    ("services", i, "calls", j), "a service does not call itself through the platform"
+                )
             elif callee not in known:
-                yield f"services[{i}].calls[{j}]: unknown service {callee!r}{_suggest(callee, known)}"
+                yield Problem(
+                    ("services", i, "calls", j), f"unknown service {callee!r}{suggest(callee, known)}"
+                )
         for j, queue in _strings(_mapping(entry.get("queue")).get("consumes")):
             if queue not in publishers:
-                hint = _suggest(queue, publishers)
-                yield f"services[{i}].queue.consumes[{j}]: no service publishes {queue!r}{hint}"
+                hint = suggest(queue, publishers)
+                yield Problem(
+                    ("services", i, "queue", "consumes", j), f"no service publishes {queue!r}{hint}"
+                )
 
 
-def _publisher_problems(entries: list[Mapping[str, Any]], publishers: dict[str, int]) -> Iterator[str]:
+def _publisher_problems(entries: list[Mapping[str, Any]], publishers: dict[str, int]) -> Iterator[Problem]:
     """Fills ``publishers`` (queue -> index of its service): a queue has one publishing service."""
     for i, entry in enumerate(entries):
         for j, queue in _strings(_mapping(entry.get("queue")).get("publishes")):
             if queue in publishers and publishers[queue] != i:
-                yield (
-                    f"services[{i}].queue.publishes[{j}]: {queue!r} is already published by "
-                    f"services[{publishers[queue]}] (a queue has one publishing service)"
+                first = publishers[queue]
+                yield Problem(
+                    ("services", i, "queue", "publishes", j),
+                    f"{queue!r} is already published by services[{first}] ({entries[first].get('name')}); "
+                    "a queue has one publishing service",
                 )
             publishers.setdefault(queue, i)
-
-
-def _target_problems(config: PlatformConfig) -> Iterator[str]:
-    if config.jwt is None:
-        for i, service in enumerate(config.services):
-            for j, route in enumerate(service.routes):
-                if route.auth:
-                    yield f"services[{i}].routes[{j}].auth: needs jwt (issuer and jwks_uri) to check tokens"
-    if config.vault.configure and config.vault_token is None:
-        yield "vault.configure: needs vault_token (pulumi config set --secret rampart:vault_token <token>)"
-    if config.environment in ("staging", "prod") and config.vault.replicas < 3:
-        yield f"vault.replicas: {config.environment} runs Vault HA (at least 3 raft peers)"
-    if config.certificates.issuer == "acme" and config.target != "aws":
-        yield "certificates.issuer: 'acme' solves DNS-01 through Route 53 and needs target 'aws'"
-    if config.target == "aws" and config.aws is None:
-        yield "aws: required when target is 'aws' (region, availability_zones, admin_principal_arns, ...)"
-    if config.target == "kubernetes" and config.aws is not None:
-        yield "aws: only used when target is 'aws'"
-    if (
-        config.aws is not None
-        and config.aws.endpoint_public_access
-        and config.environment in ("staging", "prod")
-    ):
-        yield f"aws.endpoint_public_access: never in {config.environment}; reach the API through the VPC"
-    if config.environment == "prod" and config.sizing.min_replicas < 2:
-        yield "sizing.min_replicas: prod needs at least 2 replicas of every service"
-    yield from _data_problems(config)
 
 
 # Stateful layers: what staging and prod must keep through the loss of a zone or a bad deploy.
 PROD_BACKUP_RETENTION_DAYS = 14
 RDS_MIN_STORAGE_GB = 20
+HA_ENVIRONMENTS = ("staging", "prod")
 
 
-def _data_problems(config: PlatformConfig) -> Iterator[str]:
-    databases, messaging = config.databases, config.messaging
-    if config.environment == "prod" and databases.backup_retention_days < PROD_BACKUP_RETENTION_DAYS:
-        yield (
-            f"databases.backup_retention_days: prod keeps at least {PROD_BACKUP_RETENTION_DAYS} days "
-            f"of backups (got {databases.backup_retention_days})"
-        )
-    if config.target == "aws" and databases.flavour == "rds":
-        for i, service in enumerate(config.services):
-            if service.database and service.database.storage_gb < RDS_MIN_STORAGE_GB:
-                yield (
-                    f"services[{i}].database.storage_gb: RDS (gp3) starts at {RDS_MIN_STORAGE_GB} GiB "
-                    f"(got {service.database.storage_gb})"
-                )
-    if config.environment != "prod":
+@rule(
+    "services[].routes[].auth",
+    "jwt",
+    when="always",
+    text="a route with auth: true needs jwt (issuer, jwks_uri)",
+)
+def _auth_needs_jwt(config: PlatformConfig) -> Iterator[Problem]:
+    if config.jwt is not None:
         return
-    if config.target == "aws" and databases.flavour == "rds" and not databases.multi_az:
-        yield "databases.multi_az: prod RDS instances keep a standby in another zone"
-    if (config.target != "aws" or databases.flavour == "aurora") and databases.instances < 2:
-        yield "databases.instances: prod databases run a primary and at least one replica"
-    if config.target == "aws" and messaging.deployment != "cluster":
-        yield "messaging.deployment: prod runs the broker as a cluster across zones"
-    if config.target == "kubernetes" and messaging.replicas < 3:
-        yield "messaging.replicas: prod runs at least 3 RabbitMQ nodes"
+    for i, service in enumerate(config.services):
+        for j, route in enumerate(service.routes):
+            if route.auth:
+                yield Problem(
+                    ("services", i, "routes", j, "auth"), "needs jwt (issuer and jwks_uri) to check tokens"
+                )
 
 
-def _describe(error: Any) -> str:
-    loc: Loc = error["loc"]
+@rule("vault.configure", "vault_token", when="always", text="configuring Vault (phase 2) needs vault_token")
+def _configure_needs_token(config: PlatformConfig) -> Iterator[Problem]:
+    if config.vault.configure and config.vault_token is None:
+        yield Problem(
+            ("vault", "configure"),
+            "needs vault_token (from stdin: `pulumi config set --secret rampart:vault_token < token-file`)",
+        )
+
+
+@rule(
+    "vault.ca_cert_file",
+    "vault.configure",
+    when="always",
+    text="configuring Vault (phase 2) needs the CA of Vault's certificate",
+)
+def _configure_needs_ca(config: PlatformConfig) -> Iterator[Problem]:
+    if config.vault.configure and config.vault.ca_cert_file is None:
+        yield Problem(
+            ("vault", "ca_cert_file"),
+            "needed with vault.configure: true, so the provider verifies Vault "
+            "(`rampart vault-phase2 --stack <stack>` pins it from the vault-tls Secret)",
+        )
+
+
+@rule("vault.replicas", when="environment staging, prod", text="at least 3 (Vault HA on raft)")
+def _vault_ha(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment in HA_ENVIRONMENTS and config.vault.replicas < 3:
+        yield Problem(("vault", "replicas"), f"{config.environment} runs Vault HA (at least 3 raft peers)")
+
+
+@rule("certificates.issuer", when="target kubernetes", text="not acme (DNS-01 through Route 53 needs aws)")
+def _acme_needs_aws(config: PlatformConfig) -> Iterator[Problem]:
+    if config.certificates.issuer == "acme" and config.target != "aws":
+        yield Problem(
+            ("certificates", "issuer"), "'acme' solves DNS-01 through Route 53 and needs target 'aws'"
+        )
+
+
+@rule(
+    "gateway.service_type",
+    when="target aws",
+    text="LoadBalancer or unset (the gateway is the internet-facing NLB)",
+)
+def _gateway_is_the_nlb_on_aws(config: PlatformConfig) -> Iterator[Problem]:
+    if config.target == "aws" and config.gateway.service_type not in (None, "LoadBalancer"):
+        yield Problem(
+            ("gateway", "service_type"),
+            f"{config.gateway.service_type} is not possible on target aws: the gateway is the "
+            "internet-facing NLB (LoadBalancer); leave it unset",
+        )
+
+
+@rule("aws", when="target aws", text="required (only used when target is aws)")
+def _aws_settings(config: PlatformConfig) -> Iterator[Problem]:
+    if config.target == "aws" and config.aws is None:
+        yield Problem(
+            ("aws",), "required when target is 'aws' (region, availability_zones, admin_principal_arns, ...)"
+        )
+    if config.target == "kubernetes" and config.aws is not None:
+        yield Problem(("aws",), "only used when target is 'aws'")
+
+
+@rule(
+    "aws.endpoint_public_access",
+    when="environment staging, prod",
+    text="false (reach the API through the VPC)",
+)
+def _private_endpoint(config: PlatformConfig) -> Iterator[Problem]:
+    if config.aws is not None and config.aws.endpoint_public_access and config.environment in HA_ENVIRONMENTS:
+        yield Problem(
+            ("aws", "endpoint_public_access"), f"never in {config.environment}; reach the API through the VPC"
+        )
+
+
+@rule(
+    "aws.node_ami_release",
+    "kubernetes.version",
+    when="target aws",
+    text="set in staging and prod (no node follows the latest AMI there); "
+    "its Kubernetes minor is kubernetes.version",
+)
+def _pinned_node_ami(config: PlatformConfig) -> Iterator[Problem]:
+    if config.aws is None:
+        return
+    release = config.aws.node_ami_release
+    if release is None:
+        if config.environment in HA_ENVIRONMENTS:
+            yield Problem(
+                ("aws", "node_ami_release"),
+                f"required in {config.environment}: pin the AMI release dev runs (docs/node-ami.md)",
+            )
+        return
+    minor = ".".join(release.split(".")[:2])
+    if minor != config.kubernetes.version:
+        yield Problem(
+            ("aws", "node_ami_release"),
+            f"{release} is a Kubernetes {minor} AMI but kubernetes.version is {config.kubernetes.version}",
+        )
+
+
+@rule("sizing.min_replicas", when="environment prod", text="at least 2")
+def _prod_replicas(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment == "prod" and config.sizing.min_replicas < 2:
+        yield Problem(("sizing", "min_replicas"), "prod needs at least 2 replicas of every service")
+
+
+@rule(
+    "databases.backup_retention_days",
+    when="environment prod",
+    text=f"at least {PROD_BACKUP_RETENTION_DAYS} days",
+)
+def _prod_backups(config: PlatformConfig) -> Iterator[Problem]:
+    retention = config.databases.backup_retention_days
+    if config.environment == "prod" and retention < PROD_BACKUP_RETENTION_DAYS:
+        yield Problem(
+            ("databases", "backup_retention_days"),
+            f"prod keeps at least {PROD_BACKUP_RETENTION_DAYS} days of backups (got {retention})",
+        )
+
+
+@rule(
+    "services[].database.storage_gb",
+    when="target aws, flavour rds",
+    text=f"at least {RDS_MIN_STORAGE_GB} (RDS gp3)",
+)
+def _rds_storage(config: PlatformConfig) -> Iterator[Problem]:
+    if config.target != "aws" or config.databases.flavour != "rds":
+        return
+    for i, service in enumerate(config.services):
+        if service.database and service.database.storage_gb < RDS_MIN_STORAGE_GB:
+            yield Problem(
+                ("services", i, "database", "storage_gb"),
+                f"RDS (gp3) starts at {RDS_MIN_STORAGE_GB} GiB (got {service.database.storage_gb})",
+            )
+
+
+@rule("databases.multi_az", when="environment prod, target aws, flavour rds", text="true (a standby)")
+def _prod_multi_az(config: PlatformConfig) -> Iterator[Problem]:
+    rds = config.target == "aws" and config.databases.flavour == "rds"
+    if config.environment == "prod" and rds and not config.databases.multi_az:
+        yield Problem(("databases", "multi_az"), "prod RDS instances keep a standby in another zone")
+
+
+@rule(
+    "databases.instances",
+    when="environment prod, CloudNativePG or Aurora",
+    text="at least 2 (a primary and a replica)",
+)
+def _prod_instances(config: PlatformConfig) -> Iterator[Problem]:
+    in_cluster_or_aurora = config.target != "aws" or config.databases.flavour == "aurora"
+    if config.environment == "prod" and in_cluster_or_aurora and config.databases.instances < 2:
+        yield Problem(("databases", "instances"), "prod databases run a primary and at least one replica")
+
+
+@rule("messaging.deployment", when="environment prod, target aws", text="cluster (across zones)")
+def _prod_broker_cluster(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment == "prod" and config.target == "aws" and config.messaging.deployment != "cluster":
+        yield Problem(("messaging", "deployment"), "prod runs the broker as a cluster across zones")
+
+
+@rule("messaging.replicas", when="environment prod, target kubernetes", text="at least 3 RabbitMQ nodes")
+def _prod_broker_nodes(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment == "prod" and config.target == "kubernetes" and config.messaging.replicas < 3:
+        yield Problem(("messaging", "replicas"), "prod runs at least 3 RabbitMQ nodes")
+
+
+def _describe(error: Any) -> Problem:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
     kind: str = error["type"]
-    path = format_path(loc)
     if kind == "extra_forbidden":
         siblings = _field_names_at(loc[:-1])
-        hint = _suggest(str(loc[-1]), siblings) if siblings else ""
-        return f"{path}: unknown key{hint}"
+        hint = suggest(str(loc[-1]), siblings) if siblings else ""
+        return Problem(loc, f"unknown key{hint}")
     if kind == "missing":
-        return f"{path}: required key is missing"
+        return Problem(loc, "required key is missing")
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -220,7 +366,7 @@ def _describe(error: Any) -> str:
         and isinstance(value, str | int | float | bool)
     ):
         message = f"{message}, got {value!r}"
-    return f"{path}: {message}"
+    return Problem(loc, message)
 
 
 def _field_names_at(loc: Loc) -> list[str]:
@@ -250,7 +396,8 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _suggest(word: str, candidates: typing.Iterable[str]) -> str:
+def suggest(word: str, candidates: typing.Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or nothing."""
     close = difflib.get_close_matches(word, sorted(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

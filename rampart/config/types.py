@@ -11,17 +11,18 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr, WithJsonSchema
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 # Docker reference grammar, simplified: [registry[:port]/]repo[/repo...][:tag][@sha256:digest]
-_IMAGE = re.compile(
-    r"^(?P<repo>(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
+_REPOSITORY = r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[a-f0-9]{64}"
+_IMAGE = re.compile(rf"^(?P<repo>{_REPOSITORY})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+# What editors can check of a pinned image: a tag, a digest or both ('latest' is excluded separately).
+_PINNED = rf"^{_REPOSITORY}(?::{_TAG}(?:@{_DIGEST})?|@{_DIGEST})$"
 _CPU = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>m?)$")
 _MEMORY = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>Ki|Mi|Gi|Ti|K|M|G|T)?$")
 _MEMORY_FACTORS = {
@@ -37,8 +38,13 @@ _MEMORY_FACTORS = {
 }
 
 
+def is_dns_label(value: str) -> bool:
+    # fullmatch: `$` alone would let a trailing newline through.
+    return len(value) <= 63 and _DNS_LABEL.fullmatch(value) is not None
+
+
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if not is_dns_label(value):
         raise ValueError(
             f"{value!r} is not a DNS label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
@@ -106,12 +112,28 @@ def _memory(value: str) -> str:
     return value
 
 
-DnsLabel = Annotated[StrictStr, AfterValidator(_dns_label)]
-Hostname = Annotated[StrictStr, AfterValidator(_hostname)]
-HttpPath = Annotated[StrictStr, AfterValidator(_http_path)]
-PinnedImage = Annotated[StrictStr, AfterValidator(_pinned_image)]
-CpuQuantity = Annotated[StrictStr, AfterValidator(_cpu)]
-MemoryQuantity = Annotated[StrictStr, AfterValidator(_memory)]
+def _schema(title: str, pattern: str, **extra: object) -> WithJsonSchema:
+    """What editors check of a value the validators above check fully (JSON Schema, for the reference).
+    Named groups are Python's syntax, not ECMA 262's (JSON Schema's regex dialect): they are dropped."""
+    return WithJsonSchema(
+        {"type": "string", "title": title, "pattern": re.sub(r"\?P<\w+>", "", pattern), **extra}
+    )
+
+
+DnsLabel = Annotated[
+    StrictStr, AfterValidator(_dns_label), _schema("DNS label", _DNS_LABEL.pattern, maxLength=63)
+]
+Hostname = Annotated[
+    StrictStr, AfterValidator(_hostname), _schema("host name", _HOSTNAME.pattern, maxLength=253)
+]
+HttpPath = Annotated[StrictStr, AfterValidator(_http_path), _schema("HTTP path", _HTTP_PATH.pattern)]
+PinnedImage = Annotated[
+    StrictStr,
+    AfterValidator(_pinned_image),
+    _schema("pinned image", _PINNED, **{"not": {"pattern": "^[^@]*:latest$"}}),
+]
+CpuQuantity = Annotated[StrictStr, AfterValidator(_cpu), _schema("CPU quantity", _CPU.pattern)]
+MemoryQuantity = Annotated[StrictStr, AfterValidator(_memory), _schema("memory quantity", _MEMORY.pattern)]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
@@ -137,4 +159,4 @@ def _cidr(value: str) -> str:
     return value
 
 
-Cidr = Annotated[StrictStr, AfterValidator(_cidr)]
+Cidr = Annotated[StrictStr, AfterValidator(_cidr), _schema("CIDR block", r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$")]
