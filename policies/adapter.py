@@ -3,7 +3,7 @@ and under Rampart's offline gate alike."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -19,7 +19,7 @@ from pulumi_policy import (
 )
 
 from policies.catalog import rules_for
-from policies.model import NotApplicable, Pack, Resource, Rule
+from policies.model import NotApplicable, Pack, Resource, Rule, Violation
 
 SEVERITY = {
     "low": Severity.LOW,
@@ -42,7 +42,31 @@ def plain(value: Any) -> Any:
 
 
 def _config(args: Any, rule: Rule) -> Mapping[str, Any]:
-    return rule.defaults() | {k: plain(v) for k, v in dict(args.get_config() or {}).items() if k != "reason"}
+    # Config arrives through a protobuf Struct, where every number is a double: a count (minReplicas 2)
+    # is handed back as 2.0. Whole numbers become ints again, so messages read "needs 2".
+    given = {k: _whole(plain(v)) for k, v in dict(args.get_config() or {}).items() if k != "reason"}
+    return rule.defaults() | given
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
+
+
+def _report(
+    args: Any, report_violation: ReportViolation, violations: Callable[[], Iterable[Violation]]
+) -> None:
+    """Hand each violation to the engine; a rule that does not apply to this plan says so instead."""
+    try:
+        for violation in violations():
+            report_violation(violation.message, violation.urn)
+    except NotApplicable as exc:
+        args.not_applicable(str(exc))
 
 
 def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
@@ -61,18 +85,22 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
             parent=getattr(args.opts, "parent", None),
             provider=args.provider.urn if args.provider is not None else None,
         )
-        try:
-            for message in check(resource, _config(args, rule)):
-                report_violation(message, None)
-        except NotApplicable as exc:
-            args.not_applicable(str(exc))
+        config = _config(args, rule)
+        _report(args, report_violation, lambda: (Violation(message) for message in check(resource, config)))
 
-    return ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        config_schema=_schema(rule),
-        **_metadata(rule),
+    return ResourceValidationPolicy(validate=validate, **_metadata(rule))
+
+
+def _stack_resource(resource: Any) -> Resource:
+    return Resource(
+        urn=resource.urn,
+        type=resource.resource_type,
+        name=resource.name,
+        props=plain(resource.props),
+        protect=bool(resource.opts.protect),
+        parent=resource.parent.urn if resource.parent is not None else None,
+        dependencies=tuple(d.urn for d in resource.dependencies),
+        provider=resource.provider.urn if resource.provider is not None else None,
     )
 
 
@@ -81,40 +109,18 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
     stack_check = rule.stack_check
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [
-            Resource(
-                urn=r.urn,
-                type=r.resource_type,
-                name=r.name,
-                props=plain(r.props),
-                protect=bool(r.opts.protect),
-                parent=r.parent.urn if r.parent is not None else None,
-                dependencies=tuple(d.urn for d in r.dependencies),
-                provider=r.provider.urn if r.provider is not None else None,
-            )
-            for r in args.resources
-        ]
-        try:
-            for violation in stack_check(resources, _config(args, rule)):
-                report_violation(violation.message, violation.urn)
-        except NotApplicable as exc:
-            args.not_applicable(str(exc))
+        resources = [_stack_resource(r) for r in args.resources]
+        config = _config(args, rule)
+        _report(args, report_violation, lambda: stack_check(resources, config))
 
-    return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        config_schema=_schema(rule),
-        **_metadata(rule),
-    )
-
-
-def _schema(rule: Rule) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties={**rule.config_schema, **REASON_SCHEMA})
+    return StackValidationPolicy(validate=validate, **_metadata(rule))
 
 
 def _metadata(rule: Rule) -> dict[str, Any]:
     return {
+        "name": rule.name,
+        "description": rule.description,
+        "config_schema": PolicyConfigSchema(properties={**rule.config_schema, **REASON_SCHEMA}),
         "severity": SEVERITY[rule.severity],
         "remediation_steps": rule.remediation,
         "tags": [rule.group, *rule.controls],

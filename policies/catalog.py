@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policies.model import Pack, Rule
-from policies.rules import aws, data, kubernetes, mesh, platform, releases, workload_reliability
+from policies.rules import aws, data, kubernetes, lifecycle, mesh, platform, releases, workload_reliability
 
 RULES: tuple[Rule, ...] = (
     *kubernetes.RULES,
@@ -13,6 +13,7 @@ RULES: tuple[Rule, ...] = (
     *mesh.RULES,
     *releases.RULES,
     *workload_reliability.RULES,
+    *lifecycle.RULES,
 )
 
 PACKS: tuple[Pack, ...] = ("security", "reliability")

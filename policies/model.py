@@ -12,7 +12,11 @@ from typing import Any, Literal
 
 Severity = Literal["low", "medium", "high", "critical"]
 Pack = Literal["security", "reliability"]
-Group = Literal["encryption", "network", "workload", "mesh", "reliability", "ownership"]
+Group = Literal[
+    "encryption", "network", "workload", "mesh", "reliability", "ownership", "identity", "lifecycle"
+]
+# Groups whose rules make the reliability pack; every other group makes the security pack.
+RELIABILITY_GROUPS: tuple[Group, ...] = ("reliability", "lifecycle")
 
 
 class NotApplicable(Exception):  # noqa: N818 - mirrors pulumi_policy's not_applicable()
@@ -86,6 +90,38 @@ class Rule:
         if self.check is not None and not self.types:
             raise ValueError(f"{self.name}: a resource rule names the types it checks")
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        description: str,
+        severity: Severity,
+        remediation: str,
+        *,
+        group: Group,
+        controls: tuple[str, ...],
+        types: tuple[str, ...] = (),
+        check: ResourceCheck | None = None,
+        stack_check: StackCheck | None = None,
+        config_schema: Mapping[str, Any] | None = None,
+    ) -> Rule:
+        """A rule in the pack its group belongs to: reliability and lifecycle rules make the reliability
+        pack, every other group (encryption, network, workload, mesh, ownership, identity) the security
+        pack."""
+        return cls(
+            name=name,
+            description=description,
+            severity=severity,
+            remediation=remediation,
+            controls=controls,
+            pack="reliability" if group in RELIABILITY_GROUPS else "security",
+            group=group,
+            types=types,
+            check=check,
+            stack_check=stack_check,
+            config_schema=config_schema or {},
+        )
+
     @property
     def is_stack_rule(self) -> bool:
         return self.stack_check is not None
@@ -105,6 +141,16 @@ class Rule:
     ) -> list[Violation]:
         assert self.stack_check is not None
         return list(self.stack_check(resources, self.defaults() | dict(config or {})))
+
+
+def positive_integer(default: int) -> dict[str, Any]:
+    """A rule's config property: a whole number of at least 1 (replicas, days)."""
+    return {"type": "integer", "minimum": 1, "default": default}
+
+
+def boolean(default: bool) -> dict[str, Any]:
+    """A rule's config property: a switch."""
+    return {"type": "boolean", "default": default}
 
 
 def of_types(resources: Iterable[Resource], *types: str) -> Iterator[Resource]:

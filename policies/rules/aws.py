@@ -10,10 +10,10 @@ as one-item lists.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, Violation, number, of_types
+from policies.model import Resource, Rule, Violation, boolean, number, of_types, positive_integer
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -185,11 +185,16 @@ def _eks_secrets_encryption(resource: Resource, _: Mapping[str, Any]) -> Iterato
         yield f"{resource.name}: encryptionConfig.provider.keyArn is not set"
 
 
-def _rds_storage_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    if not _true(resource.get("storageEncrypted")):
-        yield f"{resource.name}: storageEncrypted is not true"
+def _encrypted_with_cmk(resource: Resource, flag: str, what: str) -> Iterator[str]:
+    """``flag`` is true and ``kmsKeyId`` names the customer-managed key ``what`` is encrypted with."""
+    if not _true(resource.get(flag)):
+        yield f"{resource.name}: {flag} is not true"
     if not _set(resource.get("kmsKeyId")):
-        yield f"{resource.name}: no kmsKeyId, so storage is not encrypted with a customer-managed key"
+        yield f"{resource.name}: no kmsKeyId, so {what} is not encrypted with a customer-managed key"
+
+
+def _rds_storage_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    return _encrypted_with_cmk(resource, "storageEncrypted", "storage")
 
 
 def _rds_performance_insights_cmk(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
@@ -301,49 +306,59 @@ def _versioning_enabled(versioning: Resource) -> bool:
     return _block(versioning.get("versioningConfiguration")).get("status") == "Enabled"
 
 
+def _missing_or_wrong(
+    companions: list[Resource], missing: str, good: Callable[[Resource], bool], wrong: str
+) -> str | None:
+    """``missing`` without a companion, ``wrong`` when none of them is good, else nothing."""
+    if not companions:
+        return missing
+    return None if any(good(companion) for companion in companions) else wrong
+
+
+def _public_access_problem(blocks: list[Resource]) -> str | None:
+    if not blocks:
+        return "no BucketPublicAccessBlock"
+    gaps = min((_open_flags(b) for b in blocks), key=len)
+    return f"the public access block does not set {', '.join(gaps)} to true" if gaps else None
+
+
 def _s3_bucket_hardened(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
     # A companion belongs to a bucket when its `bucket` input equals the bucket's `bucket` or `id`
     # output, its Pulumi name or its URN (see _identifiers).
     for bucket in of_types(resources, S3_BUCKET):
         keys = _identifiers(bucket, "bucket")
-        name = f"bucket {bucket.name}"
-        messages: list[str] = []
 
-        encryption = _referencing(resources, S3_ENCRYPTION, "bucket", keys)
-        if not encryption:
-            messages.append(f"{name}: no BucketServerSideEncryptionConfiguration")
-        elif not any(_sse_uses_kms(c) for c in encryption):
-            messages.append(f"{name}: default encryption is not sseAlgorithm 'aws:kms' with a kmsMasterKeyId")
+        def companions(type_: str, keys: set[str] = keys) -> list[Resource]:
+            return _referencing(resources, type_, "bucket", keys)
 
-        blocks = _referencing(resources, S3_PUBLIC_ACCESS_BLOCK, "bucket", keys)
-        if not blocks:
-            messages.append(f"{name}: no BucketPublicAccessBlock")
-        elif gaps := min((_open_flags(b) for b in blocks), key=len):
-            messages.append(f"{name}: the public access block does not set {', '.join(gaps)} to true")
-
-        versioning = _referencing(resources, S3_VERSIONING, "bucket", keys)
-        if not versioning:
-            messages.append(f"{name}: no BucketVersioning")
-        elif not any(_versioning_enabled(v) for v in versioning):
-            messages.append(f"{name}: versioningConfiguration.status is not 'Enabled'")
-
-        policies = _referencing(resources, S3_POLICY, "bucket", keys)
-        if not policies:
-            messages.append(f"{name}: no BucketPolicy denying requests where aws:SecureTransport is false")
-        elif not any(_denies_insecure_transport(p) for p in policies):
-            messages.append(
-                f"{name}: the bucket policy does not deny requests where aws:SecureTransport is false"
-            )
-
-        for message in messages:
-            yield Violation(message, bucket.urn)
+        problems = [
+            _missing_or_wrong(
+                companions(S3_ENCRYPTION),
+                "no BucketServerSideEncryptionConfiguration",
+                _sse_uses_kms,
+                "default encryption is not sseAlgorithm 'aws:kms' with a kmsMasterKeyId",
+            ),
+            _public_access_problem(companions(S3_PUBLIC_ACCESS_BLOCK)),
+            _missing_or_wrong(
+                companions(S3_VERSIONING),
+                "no BucketVersioning",
+                _versioning_enabled,
+                "versioningConfiguration.status is not 'Enabled'",
+            ),
+            _missing_or_wrong(
+                companions(S3_POLICY),
+                "no BucketPolicy denying requests where aws:SecureTransport is false",
+                _denies_insecure_transport,
+                "the bucket policy does not deny requests where aws:SecureTransport is false",
+            ),
+        ]
+        for problem in problems:
+            if problem is not None:
+                yield Violation(f"bucket {bucket.name}: {problem}", bucket.urn)
 
 
 def _ebs_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    if not _true(resource.get("encrypted")):
-        yield f"{resource.name}: encrypted is not true"
-    if not _set(resource.get("kmsKeyId")):
-        yield f"{resource.name}: no kmsKeyId, so the volume is not encrypted with a customer-managed key"
+    return _encrypted_with_cmk(resource, "encrypted", "the volume")
 
 
 def _launch_template_hardened(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
@@ -582,360 +597,325 @@ def _database_owned_by_one_service(resources: list[Resource], _: Mapping[str, An
 # -- rules -------------------------------------------------------------------------------------
 
 
-def _days(default: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "default": default}
-
-
 RULES: tuple[Rule, ...] = (
     # -- encryption
-    Rule(
-        name="kms-key-rotation",
-        description="Symmetric customer-managed KMS keys rotate their key material automatically.",
-        severity="medium",
-        remediation="Set enableKeyRotation: true on the aws.kms.Key.",
-        controls=("CKV_AWS_7",),
-        pack="security",
+    Rule.of(
+        "kms-key-rotation",
+        "Symmetric customer-managed KMS keys rotate their key material automatically.",
+        "medium",
+        "Set enableKeyRotation: true on the aws.kms.Key.",
         group="encryption",
+        controls=("CKV_AWS_7",),
         types=(KMS_KEY,),
         check=_kms_key_rotation,
     ),
-    Rule(
-        name="eks-secrets-encryption",
-        description="EKS clusters envelope-encrypt Kubernetes secrets with a customer-managed KMS key.",
-        severity="high",
-        remediation="Set encryptionConfig: {resources: ['secrets'], provider: {keyArn: <KMS key ARN>}}.",
-        controls=("CKV_AWS_58", "CIS-EKS-5.3.1"),
-        pack="security",
+    Rule.of(
+        "eks-secrets-encryption",
+        "EKS clusters envelope-encrypt Kubernetes secrets with a customer-managed KMS key.",
+        "high",
+        "Set encryptionConfig: {resources: ['secrets'], provider: {keyArn: <KMS key ARN>}}.",
         group="encryption",
+        controls=("CKV_AWS_58", "CIS-EKS-5.3.1"),
         types=(EKS_CLUSTER,),
         check=_eks_secrets_encryption,
     ),
-    Rule(
-        name="rds-storage-encrypted",
-        description="RDS instances and clusters encrypt storage with a customer-managed KMS key.",
-        severity="high",
-        remediation="Set storageEncrypted: true and kmsKeyId to a KMS key (this replaces the database).",
-        controls=("CKV_AWS_16", "CKV_AWS_96", "CKV_AWS_327", "AWS-FSBP-RDS.3", "AWS-FSBP-RDS.27"),
-        pack="security",
+    Rule.of(
+        "rds-storage-encrypted",
+        "RDS instances and clusters encrypt storage with a customer-managed KMS key.",
+        "high",
+        "Set storageEncrypted: true and kmsKeyId to a KMS key (this replaces the database).",
         group="encryption",
+        controls=("CKV_AWS_16", "CKV_AWS_96", "CKV_AWS_327", "AWS-FSBP-RDS.3", "AWS-FSBP-RDS.27"),
         types=DATABASES,
         check=_rds_storage_encrypted,
     ),
-    Rule(
-        name="rds-performance-insights-cmk",
-        description="RDS Performance Insights data is encrypted with a customer-managed KMS key.",
-        severity="medium",
-        remediation="Set performanceInsightsKmsKeyId whenever performanceInsightsEnabled is true.",
-        controls=("CKV_AWS_354",),
-        pack="security",
+    Rule.of(
+        "rds-performance-insights-cmk",
+        "RDS Performance Insights data is encrypted with a customer-managed KMS key.",
+        "medium",
+        "Set performanceInsightsKmsKeyId whenever performanceInsightsEnabled is true.",
         group="encryption",
+        controls=("CKV_AWS_354",),
         types=DATABASES,
         check=_rds_performance_insights_cmk,
     ),
-    Rule(
-        name="rds-force-ssl",
-        description="Every RDS instance and cluster uses a stack parameter group setting rds.force_ssl = 1.",
-        severity="high",
-        remediation="Give the database its own (cluster) parameter group with parameter rds.force_ssl = 1.",
-        controls=("CKV2_AWS_69",),
-        pack="security",
+    Rule.of(
+        "rds-force-ssl",
+        "Every RDS instance and cluster uses a stack parameter group setting rds.force_ssl = 1.",
+        "high",
+        "Give the database its own (cluster) parameter group with parameter rds.force_ssl = 1.",
         group="encryption",
+        controls=("CKV2_AWS_69",),
         stack_check=_rds_force_ssl,
     ),
-    Rule(
-        name="rds-iam-auth",
-        description="RDS instances and clusters accept IAM database authentication.",
-        severity="medium",
-        remediation="Set iamDatabaseAuthenticationEnabled: true.",
-        controls=("CKV_AWS_161", "CKV_AWS_162", "AWS-FSBP-RDS.10", "AWS-FSBP-RDS.12"),
-        pack="security",
+    Rule.of(
+        "rds-iam-auth",
+        "RDS instances and clusters accept IAM database authentication.",
+        "medium",
+        "Set iamDatabaseAuthenticationEnabled: true.",
         group="encryption",
+        controls=("CKV_AWS_161", "CKV_AWS_162", "AWS-FSBP-RDS.10", "AWS-FSBP-RDS.12"),
         types=DATABASES,
         check=_rds_iam_auth,
     ),
-    Rule(
-        name="mq-broker-encrypted",
-        description="Amazon MQ brokers encrypt data at rest: ActiveMQ brokers with a customer-managed KMS "
+    Rule.of(
+        "mq-broker-encrypted",
+        "Amazon MQ brokers encrypt data at rest: ActiveMQ brokers with a customer-managed KMS "
         "key; RabbitMQ brokers, which AWS encrypts with an AWS-owned key only, stay private.",
-        severity="high",
-        remediation="ActiveMQ: set encryptionOptions: {useAwsOwnedKey: false, kmsKeyId: <KMS key ARN>}. "
+        "high",
+        "ActiveMQ: set encryptionOptions: {useAwsOwnedKey: false, kmsKeyId: <KMS key ARN>}. "
         "RabbitMQ: Amazon MQ accepts no customer-managed key for RabbitMQ brokers (their storage is always "
         "encrypted with an AWS-owned key), so leave encryptionOptions unset (or useAwsOwnedKey: true) "
         "and keep publiclyAccessible false. Where a customer-managed key is mandatory, run RabbitMQ in "
         "the cluster on volumes encrypted with your own key instead. checkov's CKV_AWS_209 flags every "
         "RabbitMQ broker: skip it there for this reason.",
-        controls=("CKV_AWS_209",),
-        pack="security",
         group="encryption",
+        controls=("CKV_AWS_209",),
         types=(MQ_BROKER,),
         check=_mq_broker_encrypted,
     ),
-    Rule(
-        name="mq-broker-logs",
-        description="Amazon MQ brokers send general logs to CloudWatch.",
-        severity="medium",
-        remediation="Set logs: {general: true}.",
-        controls=("CKV_AWS_48",),
-        pack="security",
+    Rule.of(
+        "mq-broker-logs",
+        "Amazon MQ brokers send general logs to CloudWatch.",
+        "medium",
+        "Set logs: {general: true}.",
         group="encryption",
+        controls=("CKV_AWS_48",),
         types=(MQ_BROKER,),
         check=_mq_broker_logs,
     ),
-    Rule(
-        name="s3-bucket-hardened",
-        description="Every S3 bucket has KMS default encryption, a full public access block, versioning "
+    Rule.of(
+        "s3-bucket-hardened",
+        "Every S3 bucket has KMS default encryption, a full public access block, versioning "
         "and a policy that denies insecure transport.",
-        severity="high",
-        remediation="Add BucketServerSideEncryptionConfiguration (aws:kms + kmsMasterKeyId), "
+        "high",
+        "Add BucketServerSideEncryptionConfiguration (aws:kms + kmsMasterKeyId), "
         "BucketPublicAccessBlock (all four flags true), BucketVersioning (Enabled) and a BucketPolicy "
         "denying s3:* when aws:SecureTransport is false.",
-        controls=("CKV_AWS_145", "CKV2_AWS_6", "CKV_AWS_21", "AWS-FSBP-S3.5", "AWS-FSBP-S3.8"),
-        pack="security",
         group="encryption",
+        controls=("CKV_AWS_145", "CKV2_AWS_6", "CKV_AWS_21", "AWS-FSBP-S3.5", "AWS-FSBP-S3.8"),
         stack_check=_s3_bucket_hardened,
     ),
-    Rule(
-        name="ebs-encrypted",
-        description="EBS volumes are encrypted with a customer-managed KMS key.",
-        severity="high",
-        remediation="Set encrypted: true and kmsKeyId on the aws.ebs.Volume.",
-        controls=("CKV_AWS_3", "CKV_AWS_189"),
-        pack="security",
+    Rule.of(
+        "ebs-encrypted",
+        "EBS volumes are encrypted with a customer-managed KMS key.",
+        "high",
+        "Set encrypted: true and kmsKeyId on the aws.ebs.Volume.",
         group="encryption",
+        controls=("CKV_AWS_3", "CKV_AWS_189"),
         types=(EBS_VOLUME,),
         check=_ebs_encrypted,
     ),
-    Rule(
-        name="launch-template-hardened",
-        description="Launch templates require IMDSv2 with a hop limit of 1 and encrypt EBS devices with a "
+    Rule.of(
+        "launch-template-hardened",
+        "Launch templates require IMDSv2 with a hop limit of 1 and encrypt EBS devices with a "
         "customer-managed key.",
-        severity="high",
-        remediation="Set metadataOptions {httpTokens: 'required', httpPutResponseHopLimit: 1} and "
+        "high",
+        "Set metadataOptions {httpTokens: 'required', httpPutResponseHopLimit: 1} and "
         "encrypted: 'true' with kmsKeyId on every blockDeviceMappings[].ebs.",
-        controls=("CKV_AWS_79", "CKV_AWS_341", "AWS-FSBP-EC2.170", "AWS-FSBP-EC2.181"),
-        pack="security",
         group="encryption",
+        controls=("CKV_AWS_79", "CKV_AWS_341", "AWS-FSBP-EC2.170", "AWS-FSBP-EC2.181"),
         types=(LAUNCH_TEMPLATE,),
         check=_launch_template_hardened,
     ),
-    Rule(
-        name="log-group-encrypted",
-        description="CloudWatch log groups are encrypted with a customer-managed KMS key.",
-        severity="medium",
-        remediation="Set kmsKeyId on the aws.cloudwatch.LogGroup (the key policy must allow logs.<region>).",
-        controls=("CKV_AWS_158",),
-        pack="security",
+    Rule.of(
+        "log-group-encrypted",
+        "CloudWatch log groups are encrypted with a customer-managed KMS key.",
+        "medium",
+        "Set kmsKeyId on the aws.cloudwatch.LogGroup (the key policy must allow logs.<region>).",
         group="encryption",
+        controls=("CKV_AWS_158",),
         types=(LOG_GROUP,),
         check=_log_group_encrypted,
     ),
-    Rule(
-        name="log-group-retention",
-        description="CloudWatch log groups keep events at least minLogRetentionDays (0, forever, passes).",
-        severity="medium",
-        remediation="Set retentionInDays to a CloudWatch-supported value >= minLogRetentionDays.",
-        controls=("CKV_AWS_66",),
-        pack="security",
+    Rule.of(
+        "log-group-retention",
+        "CloudWatch log groups keep events at least minLogRetentionDays (0, forever, passes).",
+        "medium",
+        "Set retentionInDays to a CloudWatch-supported value >= minLogRetentionDays.",
         group="encryption",
+        controls=("CKV_AWS_66",),
         types=(LOG_GROUP,),
         check=_log_group_retention,
-        config_schema={"minLogRetentionDays": _days(90)},
+        config_schema={"minLogRetentionDays": positive_integer(90)},
     ),
-    Rule(
-        name="lb-listener-tls",
-        description="Load balancer listeners terminate TLS 1.2+, redirect HTTP to HTTPS, or pass TLS "
-        "through on TCP 443.",
-        severity="high",
-        remediation=f"Use protocol HTTPS/TLS with sslPolicy one of {', '.join(TLS12_POLICIES)}; make HTTP "
+    Rule.of(
+        "lb-listener-tls",
+        "Load balancer listeners terminate TLS 1.2+, redirect HTTP to HTTPS, or pass TLS through on TCP 443.",
+        "high",
+        f"Use protocol HTTPS/TLS with sslPolicy one of {', '.join(TLS12_POLICIES)}; make HTTP "
         "listeners redirect to HTTPS.",
-        controls=("CKV_AWS_103", "CKV_AWS_2", "AWS-FSBP-ELB.1"),
-        pack="security",
         group="encryption",
+        controls=("CKV_AWS_103", "CKV_AWS_2", "AWS-FSBP-ELB.1"),
         types=(LB_LISTENER,),
         check=_lb_listener_tls,
         config_schema={
             # The gateway's NLB passes TLS through to Kong on 443.
-            "allowTcpPassthrough": {"type": "boolean", "default": True},
+            "allowTcpPassthrough": boolean(True),
         },
     ),
     # -- network
-    Rule(
-        name="sg-no-public-ingress",
-        description="No security group rule admits 0.0.0.0/0 or ::/0, except 443 on the public gateway.",
-        severity="critical",
-        remediation=f"Reference a security group or a private CIDR instead; only the gateway (tagged "
+    Rule.of(
+        "sg-no-public-ingress",
+        "No security group rule admits 0.0.0.0/0 or ::/0, except 443 on the public gateway.",
+        "critical",
+        f"Reference a security group or a private CIDR instead; only the gateway (tagged "
         f"{PUBLIC_GATEWAY_TAG}: 'true') may open port 443 to the internet.",
-        controls=("CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV_AWS_277"),
-        pack="security",
         group="network",
+        controls=("CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV_AWS_277"),
         types=(SECURITY_GROUP, SECURITY_GROUP_INGRESS_RULE, SECURITY_GROUP_RULE),
         check=_sg_no_public_ingress,
     ),
-    Rule(
-        name="vpc-default-sg-closed",
-        description="The VPC default security group has no ingress and no egress rules.",
-        severity="high",
-        remediation="Manage the default security group with an aws.ec2.DefaultSecurityGroup and no rules.",
-        controls=("CKV2_AWS_12", "AWS-FSBP-EC2.2"),
-        pack="security",
+    Rule.of(
+        "vpc-default-sg-closed",
+        "The VPC default security group has no ingress and no egress rules.",
+        "high",
+        "Manage the default security group with an aws.ec2.DefaultSecurityGroup and no rules.",
         group="network",
+        controls=("CKV2_AWS_12", "AWS-FSBP-EC2.2"),
         types=(DEFAULT_SECURITY_GROUP,),
         check=_vpc_default_sg_closed,
     ),
-    Rule(
-        name="vpc-flow-logs",
-        description="Every VPC has a flow log.",
-        severity="medium",
-        remediation="Add an aws.ec2.FlowLog with vpcId set to the VPC's id.",
-        controls=("CKV2_AWS_11", "AWS-FSBP-EC2.6"),
-        pack="security",
+    Rule.of(
+        "vpc-flow-logs",
+        "Every VPC has a flow log.",
+        "medium",
+        "Add an aws.ec2.FlowLog with vpcId set to the VPC's id.",
         group="network",
+        controls=("CKV2_AWS_11", "AWS-FSBP-EC2.6"),
         stack_check=_vpc_flow_logs,
     ),
-    Rule(
-        name="rds-not-public",
-        description="RDS instances are not publicly accessible.",
-        severity="critical",
-        remediation="Set publiclyAccessible: false; reach the database from inside the VPC.",
-        controls=("CKV_AWS_17", "AWS-FSBP-RDS.2"),
-        pack="security",
+    Rule.of(
+        "rds-not-public",
+        "RDS instances are not publicly accessible.",
+        "critical",
+        "Set publiclyAccessible: false; reach the database from inside the VPC.",
         group="network",
+        controls=("CKV_AWS_17", "AWS-FSBP-RDS.2"),
         types=(RDS_INSTANCE,),
         check=_not_public,
     ),
-    Rule(
-        name="mq-broker-not-public",
-        description="Amazon MQ brokers are not publicly accessible.",
-        severity="critical",
-        remediation="Set publiclyAccessible: false and place the broker in private subnets.",
-        controls=("CKV_AWS_69",),
-        pack="security",
+    Rule.of(
+        "mq-broker-not-public",
+        "Amazon MQ brokers are not publicly accessible.",
+        "critical",
+        "Set publiclyAccessible: false and place the broker in private subnets.",
         group="network",
+        controls=("CKV_AWS_69",),
         types=(MQ_BROKER,),
         check=_not_public,
     ),
-    Rule(
-        name="db-private-subnets",
-        description="RDS subnet groups and MQ brokers use only this stack's private or isolated subnets.",
-        severity="high",
-        remediation=f"List only subnets tagged {TIER_TAG}: private or isolated in subnetIds.",
-        controls=("rampart-baseline",),
-        pack="security",
+    Rule.of(
+        "db-private-subnets",
+        "RDS subnet groups and MQ brokers use only this stack's private or isolated subnets.",
+        "high",
+        f"List only subnets tagged {TIER_TAG}: private or isolated in subnetIds.",
         group="network",
+        controls=("rampart-baseline",),
         stack_check=_db_private_subnets,
     ),
-    Rule(
-        name="eks-endpoint-private",
-        description="EKS clusters enable the private endpoint and limit any public endpoint to listed CIDRs.",
-        severity="high",
-        remediation="Set vpcConfig.endpointPrivateAccess: true and, if the public endpoint stays on, "
+    Rule.of(
+        "eks-endpoint-private",
+        "EKS clusters enable the private endpoint and limit any public endpoint to listed CIDRs.",
+        "high",
+        "Set vpcConfig.endpointPrivateAccess: true and, if the public endpoint stays on, "
         "publicAccessCidrs to the operators' ranges (never 0.0.0.0/0 or ::/0).",
-        controls=("CKV_AWS_38", "CIS-EKS-5.4.1"),
-        pack="security",
         group="network",
+        controls=("CKV_AWS_38", "CIS-EKS-5.4.1"),
         types=(EKS_CLUSTER,),
         check=_eks_endpoint_private,
     ),
-    Rule(
-        name="eks-no-public-endpoint",
-        description="EKS clusters disable the public API endpoint.",
-        severity="medium",
-        remediation="Set vpcConfig.endpointPublicAccess: false and reach the API over the VPC (VPN/bastion).",
-        controls=("CKV_AWS_39", "CIS-EKS-5.4.2", "AWS-FSBP-EKS.1"),
-        pack="security",
+    Rule.of(
+        "eks-no-public-endpoint",
+        "EKS clusters disable the public API endpoint.",
+        "medium",
+        "Set vpcConfig.endpointPublicAccess: false and reach the API over the VPC (VPN/bastion).",
         group="network",
+        controls=("CKV_AWS_39", "CIS-EKS-5.4.2", "AWS-FSBP-EKS.1"),
         types=(EKS_CLUSTER,),
         check=_eks_no_public_endpoint,
     ),
-    Rule(
-        name="eks-control-plane-logging",
-        description="EKS clusters send every control plane log type to CloudWatch.",
-        severity="medium",
-        remediation=f"Set enabledClusterLogTypes: [{', '.join(EKS_LOG_TYPES)}].",
-        controls=("CKV_AWS_37", "CIS-EKS-2.1.1", "AWS-FSBP-EKS.8"),
-        pack="security",
+    Rule.of(
+        "eks-control-plane-logging",
+        "EKS clusters send every control plane log type to CloudWatch.",
+        "medium",
+        f"Set enabledClusterLogTypes: [{', '.join(EKS_LOG_TYPES)}].",
         group="network",
+        controls=("CKV_AWS_37", "CIS-EKS-2.1.1", "AWS-FSBP-EKS.8"),
         types=(EKS_CLUSTER,),
         check=_eks_control_plane_logging,
     ),
-    Rule(
-        name="iam-no-wildcard-action",
-        description="No IAM policy statement allows Action '*'.",
-        severity="critical",
-        remediation="List the actions the principal needs (service:Action), never '*'.",
-        controls=("CKV_AWS_62", "CKV_AWS_63", "AWS-FSBP-IAM.1"),
-        pack="security",
+    Rule.of(
+        "iam-no-wildcard-action",
+        "No IAM policy statement allows Action '*'.",
+        "critical",
+        "List the actions the principal needs (service:Action), never '*'.",
         group="network",
+        controls=("CKV_AWS_62", "CKV_AWS_63", "AWS-FSBP-IAM.1"),
         types=(IAM_POLICY, IAM_ROLE_POLICY),
         check=_iam_no_wildcard_action,
     ),
     # -- reliability
-    Rule(
-        name="rds-deletion-protection",
-        description="RDS instances and clusters have deletion protection on.",
-        severity="high",
-        remediation="Set deletionProtection: true.",
-        controls=("CKV_AWS_293", "CKV_AWS_139", "AWS-FSBP-RDS.7", "AWS-FSBP-RDS.8"),
-        pack="reliability",
+    Rule.of(
+        "rds-deletion-protection",
+        "RDS instances and clusters have deletion protection on.",
+        "high",
+        "Set deletionProtection: true.",
         group="reliability",
+        controls=("CKV_AWS_293", "CKV_AWS_139", "AWS-FSBP-RDS.7", "AWS-FSBP-RDS.8"),
         types=DATABASES,
         check=_rds_deletion_protection,
     ),
-    Rule(
-        name="rds-final-snapshot",
-        description="Deleting an RDS instance or cluster takes a named final snapshot.",
-        severity="medium",
-        remediation="Set skipFinalSnapshot: false and a finalSnapshotIdentifier.",
-        controls=("rampart-baseline",),
-        pack="reliability",
+    Rule.of(
+        "rds-final-snapshot",
+        "Deleting an RDS instance or cluster takes a named final snapshot.",
+        "medium",
+        "Set skipFinalSnapshot: false and a finalSnapshotIdentifier.",
         group="reliability",
+        controls=("rampart-baseline",),
         types=DATABASES,
         check=_rds_final_snapshot,
     ),
-    Rule(
-        name="rds-backup-retention",
-        description="RDS instances and clusters keep automated backups for at least minBackupRetentionDays.",
-        severity="high",
-        remediation="Set backupRetentionPeriod >= minBackupRetentionDays (at most 35).",
-        controls=("CKV_AWS_133", "AWS-FSBP-RDS.11"),
-        pack="reliability",
+    Rule.of(
+        "rds-backup-retention",
+        "RDS instances and clusters keep automated backups for at least minBackupRetentionDays.",
+        "high",
+        "Set backupRetentionPeriod >= minBackupRetentionDays (at most 35).",
         group="reliability",
+        controls=("CKV_AWS_133", "AWS-FSBP-RDS.11"),
         types=DATABASES,
         check=_rds_backup_retention,
-        config_schema={"minBackupRetentionDays": _days(14)},
+        config_schema={"minBackupRetentionDays": positive_integer(14)},
     ),
-    Rule(
-        name="rds-multi-az",
-        description="RDS instances run Multi-AZ.",
-        severity="medium",
-        remediation="Set multiAz: true.",
-        controls=("CKV_AWS_157", "AWS-FSBP-RDS.5"),
-        pack="reliability",
+    Rule.of(
+        "rds-multi-az",
+        "RDS instances run Multi-AZ.",
+        "medium",
+        "Set multiAz: true.",
         group="reliability",
+        controls=("CKV_AWS_157", "AWS-FSBP-RDS.5"),
         types=(RDS_INSTANCE,),
         check=_rds_multi_az,
     ),
-    Rule(
-        name="stateful-protected",
-        description="Stateful resources (RDS, MQ, S3, KMS, EKS) carry Pulumi's protect option.",
-        severity="high",
-        remediation="Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion.",
-        controls=("rampart-baseline",),
-        pack="reliability",
+    Rule.of(
+        "stateful-protected",
+        "Stateful resources (RDS, MQ, S3, KMS, EKS) carry Pulumi's protect option.",
+        "high",
+        "Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion.",
         group="reliability",
+        controls=("rampart-baseline",),
         types=STATEFUL,
         check=_stateful_protected,
     ),
     # -- ownership
-    Rule(
-        name="database-owned-by-one-service",
-        description=f"Every RDS instance and cluster is tagged {SERVICE_TAG}; a service owns one database.",
-        severity="medium",
-        remediation=f"Tag each database {SERVICE_TAG}: <service>; give each service a single database "
+    Rule.of(
+        "database-owned-by-one-service",
+        f"Every RDS instance and cluster is tagged {SERVICE_TAG}; a service owns one database.",
+        "medium",
+        f"Tag each database {SERVICE_TAG}: <service>; give each service a single database "
         "(read replicas excepted).",
-        controls=("rampart-baseline",),
-        pack="security",
         group="ownership",
+        controls=("rampart-baseline",),
         stack_check=_database_owned_by_one_service,
     ),
 )

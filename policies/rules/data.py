@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, number
+from policies.model import Resource, Rule, number, positive_integer
 
 POSTGRES_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 RABBITMQ_CLUSTER = "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster"
@@ -70,85 +70,78 @@ def _in_cluster_protected(resource: Resource, _: Mapping[str, Any]) -> Iterator[
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name="postgres-cluster-hardened",
-        description="CloudNativePG clusters serve TLS with the platform CA, have no superuser secret and "
+    Rule.of(
+        "postgres-cluster-hardened",
+        "CloudNativePG clusters serve TLS with the platform CA, have no superuser secret and "
         "accept only TLS connections with scram passwords.",
-        severity="high",
-        remediation="Set certificates.serverTLSSecret/serverCASecret from cert-manager, "
+        "high",
+        "Set certificates.serverTLSSecret/serverCASecret from cert-manager, "
         "enableSuperuserAccess: false, and only `hostssl ... scram-sha-256` pg_hba lines.",
-        controls=("cis-postgresql-6.7", "rampart-baseline"),
-        pack="security",
         group="encryption",
+        controls=("cis-postgresql-6.7", "rampart-baseline"),
         types=(POSTGRES_CLUSTER,),
         check=_postgres_hardened,
     ),
-    Rule(
-        name="postgres-cluster-instances",
-        description="CloudNativePG clusters run a primary and at least one standby.",
-        severity="high",
-        remediation="Set rampart:databases.instances to 2 or more.",
-        controls=("rampart-baseline",),
-        pack="reliability",
+    Rule.of(
+        "postgres-cluster-instances",
+        "CloudNativePG clusters run a primary and at least one standby.",
+        "high",
+        "Set rampart:databases.instances to 2 or more.",
         group="reliability",
+        controls=("rampart-baseline",),
         types=(POSTGRES_CLUSTER,),
         check=_postgres_instances,
-        config_schema={"minInstances": {"type": "integer", "minimum": 1, "default": 2}},
+        config_schema={"minInstances": positive_integer(2)},
     ),
-    Rule(
-        name="rabbitmq-tls-only",
-        description="The in-cluster RabbitMQ broker listens only on TLS.",
-        severity="high",
-        remediation="Set tls.secretName to a cert-manager certificate and tls.disableNonTLSListeners: true.",
-        controls=("rampart-baseline",),
-        pack="security",
+    Rule.of(
+        "rabbitmq-tls-only",
+        "The in-cluster RabbitMQ broker listens only on TLS.",
+        "high",
+        "Set tls.secretName to a cert-manager certificate and tls.disableNonTLSListeners: true.",
         group="encryption",
+        controls=("rampart-baseline",),
         types=(RABBITMQ_CLUSTER,),
         check=_rabbitmq_tls_only,
     ),
-    Rule(
-        name="rabbitmq-cluster-replicas",
-        description="The in-cluster RabbitMQ broker runs enough nodes for quorum queues to survive a loss.",
-        severity="high",
-        remediation="Set rampart:messaging.replicas to 3 (or another odd number).",
-        controls=("rampart-baseline",),
-        pack="reliability",
+    Rule.of(
+        "rabbitmq-cluster-replicas",
+        "The in-cluster RabbitMQ broker runs enough nodes for quorum queues to survive a loss.",
+        "high",
+        "Set rampart:messaging.replicas to 3 (or another odd number).",
         group="reliability",
+        controls=("rampart-baseline",),
         types=(RABBITMQ_CLUSTER,),
         check=_rabbitmq_replicas,
-        config_schema={"minReplicas": {"type": "integer", "minimum": 1, "default": 3}},
+        config_schema={"minReplicas": positive_integer(3)},
     ),
-    Rule(
-        name="rabbitmq-quorum-queues",
-        description="Queues are durable, replicated quorum queues that are never auto-deleted.",
-        severity="high",
-        remediation="Declare queues with type: quorum, durable: true, autoDelete: false.",
-        controls=("rampart-baseline",),
-        pack="reliability",
+    Rule.of(
+        "rabbitmq-quorum-queues",
+        "Queues are durable, replicated quorum queues that are never auto-deleted.",
+        "high",
+        "Declare queues with type: quorum, durable: true, autoDelete: false.",
         group="reliability",
+        controls=("rampart-baseline",),
         types=(RABBITMQ_QUEUE,),
         check=_quorum_queue,
     ),
-    Rule(
-        name="mq-broker-multi-az",
-        description="Amazon MQ for RabbitMQ runs as a three-node cluster across zones.",
-        severity="high",
-        remediation="Set rampart:messaging.deployment: cluster (an mq.m5 or larger instance type).",
-        controls=("aws-well-architected-rel10",),
-        pack="reliability",
+    Rule.of(
+        "mq-broker-multi-az",
+        "Amazon MQ for RabbitMQ runs as a three-node cluster across zones.",
+        "high",
+        "Set rampart:messaging.deployment: cluster (an mq.m5 or larger instance type).",
         group="reliability",
+        controls=("aws-well-architected-rel10",),
         types=(MQ_BROKER,),
         check=_mq_cluster,
     ),
-    Rule(
-        name="in-cluster-stateful-protected",
-        description="Database clusters, the broker and its vhosts and queues carry Pulumi's protect option.",
-        severity="high",
-        remediation="Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion "
+    Rule.of(
+        "in-cluster-stateful-protected",
+        "Database clusters, the broker and its vhosts and queues carry Pulumi's protect option.",
+        "high",
+        "Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion "
         "(see docs/nothing-lost.md).",
-        controls=("rampart-baseline",),
-        pack="reliability",
         group="reliability",
+        controls=("rampart-baseline",),
         types=IN_CLUSTER_STATEFUL,
         check=_in_cluster_protected,
     ),

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, Violation, number, of_types
+from components.namespaces import PRIVILEGED_NAMESPACES, PUBLIC_NAMESPACES
+from policies.model import Resource, ResourceCheck, Rule, Severity, Violation, number, of_types
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -263,17 +264,29 @@ def _quota(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violatio
             )
 
 
+# Where a LoadBalancer may stand: the API gateway's namespace.
+GATEWAY_NAMESPACES = {
+    "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": list(PUBLIC_NAMESPACES)}
+}
+
+
 def _workload_rule(
-    name: str, description: str, severity: str, remediation: str, *, controls: tuple[str, ...], check: Any
+    name: str,
+    description: str,
+    severity: Severity,
+    remediation: str,
+    *,
+    controls: tuple[str, ...],
+    check: ResourceCheck,
 ) -> Rule:
-    return Rule(
-        name=name,
-        description=description,
-        severity=severity,  # type: ignore[arg-type]
-        remediation=remediation,
-        controls=controls,
-        pack="security",
+    """A security rule on every kind of workload's pods."""
+    return Rule.of(
+        name,
+        description,
+        severity,
+        remediation,
         group="workload",
+        controls=controls,
         types=WORKLOADS,
         check=check,
     )
@@ -376,14 +389,13 @@ RULES: tuple[Rule, ...] = (
         controls=("CKV_K8S_27", "PSS-restricted"),
         check=_volumes,
     ),
-    Rule(
-        name="no-default-namespace",
-        description="Nothing is deployed into the default namespace.",
-        severity="medium",
-        remediation="Give every object an explicit namespace of its own.",
-        controls=("CKV_K8S_21", "CIS-EKS-4.6.3"),
-        pack="security",
+    Rule.of(
+        "no-default-namespace",
+        "Nothing is deployed into the default namespace.",
+        "medium",
+        "Give every object an explicit namespace of its own.",
         group="workload",
+        controls=("CKV_K8S_21", "CIS-EKS-4.6.3"),
         types=(
             *WORKLOADS,
             SERVICE,
@@ -398,71 +410,62 @@ RULES: tuple[Rule, ...] = (
         ),
         check=_not_default_namespace,
     ),
-    Rule(
-        name="namespace-pod-security-restricted",
-        description="Namespaces enforce Pod Security Standards 'restricted'.",
-        severity="high",
-        remediation="Label the namespace pod-security.kubernetes.io/enforce=restricted (platform namespaces "
+    Rule.of(
+        "namespace-pod-security-restricted",
+        "Namespaces enforce Pod Security Standards 'restricted'.",
+        "high",
+        "Label the namespace pod-security.kubernetes.io/enforce=restricted (platform namespaces "
         "that need more are listed in exemptNamespaces).",
-        controls=("CIS-EKS-4.2", "PSS-restricted"),
-        pack="security",
         group="workload",
+        controls=("CIS-EKS-4.2", "PSS-restricted"),
         types=(NAMESPACE,),
         check=_namespace_pss,
         config_schema={
             "exemptNamespaces": {
                 "type": "array",
                 "items": {"type": "string"},
-                "default": ["kube-system", "istio-system"],
+                "default": list(PRIVILEGED_NAMESPACES),
             }
         },
     ),
-    Rule(
-        name="service-no-public-exposure",
-        description="No LoadBalancer or NodePort Service except the API gateway's.",
-        severity="high",
-        remediation="Use a ClusterIP Service and publish routes through the gateway.",
-        controls=("rampart-baseline",),
-        pack="security",
+    Rule.of(
+        "service-no-public-exposure",
+        "No LoadBalancer or NodePort Service except the API gateway's.",
+        "high",
+        "Use a ClusterIP Service and publish routes through the gateway.",
         group="network",
+        controls=("rampart-baseline",),
         types=(SERVICE,),
         check=_service_type,
-        config_schema={
-            "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["kong"]}
-        },
+        config_schema=GATEWAY_NAMESPACES,
     ),
-    Rule(
-        name="release-no-public-service",
-        description="Helm releases expose no LoadBalancer or NodePort Service except the API gateway's.",
-        severity="high",
-        remediation="Keep chart services ClusterIP; publish through the gateway.",
-        controls=("rampart-baseline",),
-        pack="security",
+    Rule.of(
+        "release-no-public-service",
+        "Helm releases expose no LoadBalancer or NodePort Service except the API gateway's.",
+        "high",
+        "Keep chart services ClusterIP; publish through the gateway.",
         group="network",
+        controls=("rampart-baseline",),
         types=(HELM_RELEASE,),
         check=_release_service_type,
-        config_schema={
-            "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": ["kong"]}
-        },
+        config_schema=GATEWAY_NAMESPACES,
     ),
-    Rule(
-        name="namespace-default-deny",
-        description="Every namespace that runs workloads has a default-deny NetworkPolicy (ingress, egress).",
-        severity="high",
-        remediation="Add a NetworkPolicy with an empty podSelector, both policyTypes and no rules.",
-        controls=("CIS-EKS-4.3.2", "CKV2_K8S_6"),
-        pack="security",
+    Rule.of(
+        "namespace-default-deny",
+        "Every namespace that runs workloads has a default-deny NetworkPolicy (ingress, egress).",
+        "high",
+        "Add a NetworkPolicy with an empty podSelector, both policyTypes and no rules.",
         group="network",
+        controls=("CIS-EKS-4.3.2", "CKV2_K8S_6"),
         stack_check=_default_deny,
     ),
-    Rule(
-        name="namespace-quota",
-        description="Every namespace that runs workloads has a ResourceQuota and a LimitRange.",
-        severity="medium",
-        remediation="Add a ResourceQuota and a LimitRange to the namespace.",
-        controls=("CIS-EKS-4.6.1",),
-        pack="security",
+    Rule.of(
+        "namespace-quota",
+        "Every namespace that runs workloads has a ResourceQuota and a LimitRange.",
+        "medium",
+        "Add a ResourceQuota and a LimitRange to the namespace.",
         group="workload",
+        controls=("CIS-EKS-4.6.1",),
         stack_check=_quota,
     ),
 )

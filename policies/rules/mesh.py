@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from components import mesh
 from policies.model import NotApplicable, Resource, Rule, Violation, of_types
 
 PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
@@ -15,7 +16,7 @@ AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 ISTIO_CHARTS = ("istiod", "base")
 NEGATIVE_SOURCE_KEYS = ("notPrincipals", "notNamespaces", "notRequestPrincipals", "notIpBlocks")
-ROOT_NAMESPACE = {"meshRootNamespace": {"type": "string", "default": "istio-system"}}
+ROOT_NAMESPACE = {"meshRootNamespace": {"type": "string", "default": mesh.ROOT_NAMESPACE}}
 
 
 def _mesh_present(resources: list[Resource]) -> bool:
@@ -87,49 +88,45 @@ def _registry_only(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name="mesh-mtls-strict",
-        description="The mesh enforces STRICT mutual TLS everywhere.",
-        severity="critical",
-        remediation="Add a PeerAuthentication with mtls.mode STRICT and no selector in the mesh root "
+    Rule.of(
+        "mesh-mtls-strict",
+        "The mesh enforces STRICT mutual TLS everywhere.",
+        "critical",
+        "Add a PeerAuthentication with mtls.mode STRICT and no selector in the mesh root "
         "namespace; remove PERMISSIVE/DISABLE overrides.",
-        controls=("istio-security-best-practices",),
-        pack="security",
         group="encryption",
+        controls=("istio-security-best-practices",),
         stack_check=_mtls_strict,
         config_schema=ROOT_NAMESPACE,
     ),
-    Rule(
-        name="mesh-default-deny",
-        description="A mesh-wide allow-nothing AuthorizationPolicy denies every call not explicitly allowed.",
-        severity="critical",
-        remediation="Add an AuthorizationPolicy with an empty spec in the mesh root namespace.",
-        controls=("istio-security-best-practices",),
-        pack="security",
+    Rule.of(
+        "mesh-default-deny",
+        "A mesh-wide allow-nothing AuthorizationPolicy denies every call not explicitly allowed.",
+        "critical",
+        "Add an AuthorizationPolicy with an empty spec in the mesh root namespace.",
         group="mesh",
+        controls=("istio-security-best-practices",),
         stack_check=_allow_nothing,
         config_schema=ROOT_NAMESPACE,
     ),
-    Rule(
-        name="mesh-allow-rules-positive",
-        description="ALLOW AuthorizationPolicies match explicit principals only: no wildcard or negation.",
-        severity="high",
-        remediation="List the callers' service-account principals explicitly; deny with DENY policies.",
-        controls=("istio-security-best-practices",),
-        pack="security",
+    Rule.of(
+        "mesh-allow-rules-positive",
+        "ALLOW AuthorizationPolicies match explicit principals only: no wildcard or negation.",
+        "high",
+        "List the callers' service-account principals explicitly; deny with DENY policies.",
         group="mesh",
+        controls=("istio-security-best-practices",),
         types=(AUTHORIZATION_POLICY,),
         check=_positive_allow,
     ),
-    Rule(
-        name="mesh-egress-registry-only",
-        description="Outbound traffic from the mesh reaches only registered hosts (REGISTRY_ONLY).",
-        severity="high",
-        remediation="Set meshConfig.outboundTrafficPolicy.mode: REGISTRY_ONLY and declare external hosts as "
+    Rule.of(
+        "mesh-egress-registry-only",
+        "Outbound traffic from the mesh reaches only registered hosts (REGISTRY_ONLY).",
+        "high",
+        "Set meshConfig.outboundTrafficPolicy.mode: REGISTRY_ONLY and declare external hosts as "
         "ServiceEntries.",
-        controls=("istio-security-best-practices",),
-        pack="security",
         group="network",
+        controls=("istio-security-best-practices",),
         types=(HELM_RELEASE,),
         check=_registry_only,
     ),

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule
+from policies.model import Resource, Rule, boolean, positive_integer
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # `tls_disable = 1`, `tls_disable = "true"`, ... inside a Vault listener stanza.
@@ -68,51 +68,47 @@ def _vault_kms_seal(resource: Resource, config: Mapping[str, Any]) -> Iterator[s
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name="vault-tls",
-        description="Vault serves TLS end to end (global.tlsDisable false, no listener tls_disable).",
-        severity="critical",
-        remediation="Set global.tlsDisable: false, mount a cert-manager certificate, and drop tls_disable "
+    Rule.of(
+        "vault-tls",
+        "Vault serves TLS end to end (global.tlsDisable false, no listener tls_disable).",
+        "critical",
+        "Set global.tlsDisable: false, mount a cert-manager certificate, and drop tls_disable "
         "from the listener config.",
-        controls=("vault-production-hardening",),
-        pack="security",
         group="encryption",
+        controls=("vault-production-hardening",),
         types=(HELM_RELEASE,),
         check=_vault_tls,
     ),
-    Rule(
-        name="vault-ha-raft",
-        description="Vault runs HA on integrated raft storage with a quorum of peers.",
-        severity="high",
-        remediation="Set rampart:vault.replicas to 3 or more.",
-        controls=("vault-production-hardening",),
-        pack="reliability",
+    Rule.of(
+        "vault-ha-raft",
+        "Vault runs HA on integrated raft storage with a quorum of peers.",
+        "high",
+        "Set rampart:vault.replicas to 3 or more.",
         group="reliability",
+        controls=("vault-production-hardening",),
         types=(HELM_RELEASE,),
         check=_vault_ha,
-        config_schema={"minReplicas": {"type": "integer", "minimum": 1, "default": 3}},
+        config_schema={"minReplicas": positive_integer(3)},
     ),
-    Rule(
-        name="vault-audit",
-        description="Vault keeps an audit log (audit storage for the audit device).",
-        severity="medium",
-        remediation="Enable server.auditStorage; the configuration layer enables the audit device.",
-        controls=("vault-production-hardening",),
-        pack="security",
+    Rule.of(
+        "vault-audit",
+        "Vault keeps an audit log (audit storage for the audit device).",
+        "medium",
+        "Enable server.auditStorage; the configuration layer enables the audit device.",
         group="encryption",
+        controls=("vault-production-hardening",),
         types=(HELM_RELEASE,),
         check=_vault_audit,
     ),
-    Rule(
-        name="vault-kms-seal",
-        description="On AWS, Vault auto-unseals with a dedicated KMS key.",
-        severity="high",
-        remediation='Add seal "awskms" with the platform\'s Vault key to the server config.',
-        controls=("vault-production-hardening",),
-        pack="security",
+    Rule.of(
+        "vault-kms-seal",
+        "On AWS, Vault auto-unseals with a dedicated KMS key.",
+        "high",
+        'Add seal "awskms" with the platform\'s Vault key to the server config.',
         group="encryption",
+        controls=("vault-production-hardening",),
         types=(HELM_RELEASE,),
         check=_vault_kms_seal,
-        config_schema={"requireKmsSeal": {"type": "boolean", "default": False}},
+        config_schema={"requireKmsSeal": boolean(False)},
     ),
 )

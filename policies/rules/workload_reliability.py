@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, Violation, number, of_types
+from policies.model import Resource, Rule, Violation, boolean, number, of_types, positive_integer
 from policies.rules.kubernetes import DEPLOYMENT, STATEFUL_SET, pod_spec
 
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 ZONE_KEY = "topology.kubernetes.io/zone"
-MIN_REPLICAS = {"minReplicas": {"type": "integer", "minimum": 1, "default": 2}}
+MIN_REPLICAS = {"minReplicas": positive_integer(2)}
 
 
 def _replicas(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
@@ -55,39 +55,36 @@ def _zone_spread(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        name="workload-replicas",
-        description="Every long-running workload runs at least two replicas.",
-        severity="medium",
-        remediation="Raise replicas.min (or sizing.min_replicas for the environment) to at least 2.",
-        controls=("rampart-reliability",),
-        pack="reliability",
+    Rule.of(
+        "workload-replicas",
+        "Every long-running workload runs at least two replicas.",
+        "medium",
+        "Raise replicas.min (or sizing.min_replicas for the environment) to at least 2.",
         group="reliability",
+        controls=("rampart-reliability",),
         types=(DEPLOYMENT, STATEFUL_SET, HPA),
         check=_replicas,
         config_schema=MIN_REPLICAS,
     ),
-    Rule(
-        name="workload-disruption-budget",
-        description="Every Deployment and StatefulSet has a PodDisruptionBudget selecting its pods.",
-        severity="medium",
-        remediation="Add a PodDisruptionBudget whose selector matches the pod template's labels.",
-        controls=("rampart-reliability",),
-        pack="reliability",
+    Rule.of(
+        "workload-disruption-budget",
+        "Every Deployment and StatefulSet has a PodDisruptionBudget selecting its pods.",
+        "medium",
+        "Add a PodDisruptionBudget whose selector matches the pod template's labels.",
         group="reliability",
+        controls=("rampart-reliability",),
         stack_check=_pdb,
     ),
-    Rule(
-        name="workload-zone-spread",
-        description="Workload pods spread across availability zones.",
-        severity="medium",
-        remediation="Add a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable: "
+    Rule.of(
+        "workload-zone-spread",
+        "Workload pods spread across availability zones.",
+        "medium",
+        "Add a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable: "
         "DoNotSchedule (sizing.zone_spread: required on a multi-zone cluster).",
-        controls=("rampart-reliability",),
-        pack="reliability",
         group="reliability",
+        controls=("rampart-reliability",),
         types=(DEPLOYMENT, STATEFUL_SET),
         check=_zone_spread,
-        config_schema={"requireHardSpread": {"type": "boolean", "default": True}},
+        config_schema={"requireHardSpread": boolean(True)},
     ),
 )

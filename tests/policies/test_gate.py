@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from policies.catalog import RULES
 from policies.model import Resource
 from rampart.offline.gate import GateError, _read_config, discover_packs, run_gate
 from rampart.offline.plan import Plan
-from tests.conftest import STACKS, planned
+from tests.conftest import STACKS, planned, stack_config
 from tests.policies.fixtures import aws as aws_fixtures
 from tests.policies.fixtures import mesh as mesh_fixtures
 from tests.support.reference import PROJECT_ROOT
@@ -62,7 +63,8 @@ def compliant_database() -> list[Resource]:
     """An RDS instance with everything around it the rules ask for."""
     instance = aws_fixtures.rds_instance()
     # Owned by a service of the prod stack that has no database of its own.
-    props = {**instance.props, "tags": {**instance.props.get("tags", {}), "rampart.dev/service": "cart"}}
+    owner = next(s.name for s in stack_config("prod").services if s.database is None)
+    props = {**instance.props, "tags": {**instance.props.get("tags", {}), "rampart.dev/service": owner}}
     return [
         Resource(instance.urn, instance.type, instance.name, props, protect=True),
         *aws_fixtures.parameter_groups(),
@@ -91,7 +93,11 @@ def test_every_stack_passes_with_zero_mandatory_violations(stack: str) -> None:
 def test_enforcement_follows_the_stack_config() -> None:
     local = {p.name: p for p in gate(planned("local")).packs}
     prod = {p.name: p for p in gate(planned("prod")).packs}
-    assert set(local["rampart-reliability"].policies.values()) == {"advisory"}
+    # local relaxes redundancy, never the lifecycle: a broken first `up` or destroy is broken anywhere
+    lifecycle_rules = {r.name for r in RULES if r.group == "lifecycle"}
+    local_levels = local["rampart-reliability"].policies
+    assert {level for name, level in local_levels.items() if name not in lifecycle_rules} == {"advisory"}
+    assert {local_levels[name] for name in lifecycle_rules} == {"mandatory"}
     assert set(prod["rampart-reliability"].policies.values()) == {"mandatory"}
     assert set(prod["rampart-security"].policies.values()) == {"mandatory"}
     # local runs single replicas: reported, but only as advisory
@@ -101,18 +107,20 @@ def test_enforcement_follows_the_stack_config() -> None:
 
 def test_a_host_network_deployment_is_a_mandatory_violation() -> None:
     plan = copy.deepcopy(planned("prod"))
-    (orders,) = [r for r in plan.resources if r["urn"].endswith("Deployment::orders-deployment")]
-    orders["inputs"]["spec"]["template"]["spec"]["hostNetwork"] = True
+    name = stack_config("prod").services[0].name
+    (deployment,) = [r for r in plan.resources if r["urn"].endswith(f"Deployment::{name}-deployment")]
+    deployment["inputs"]["spec"]["template"]["spec"]["hostNetwork"] = True
     result = gate(plan)
-    assert [(d.policy, d.urn) for d in result.mandatory] == [("pod-no-host-namespaces", orders["urn"])]
+    assert [(d.policy, d.urn) for d in result.mandatory] == [("pod-no-host-namespaces", deployment["urn"])]
 
 
 def test_a_missing_default_deny_is_caught_by_the_stack_policy() -> None:
     plan = copy.deepcopy(planned("staging"))
-    plan.resources = [r for r in plan.resources if not r["urn"].endswith("::payments-default-deny")]
+    name = stack_config("staging").services[-1].name
+    plan.resources = [r for r in plan.resources if not r["urn"].endswith(f"::{name}-default-deny")]
     result = gate(plan)
     assert [d.policy for d in result.mandatory] == ["namespace-default-deny"]
-    assert "payments" in result.mandatory[0].message
+    assert name in result.mandatory[0].message
 
 
 def test_a_load_balancer_service_outside_the_gateway_is_rejected() -> None:
@@ -123,7 +131,7 @@ def test_a_load_balancer_service_outside_the_gateway_is_rejected() -> None:
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": "leak", "namespace": "orders"},
+            "metadata": {"name": "leak", "namespace": stack_config("dev").services[0].name},
             "spec": {"type": "LoadBalancer", "ports": [{"port": 5432}]},
         },
     )
@@ -145,8 +153,9 @@ def test_not_applicable_results_come_back_from_the_pack() -> None:
 
 def test_the_cli_gate_exits_non_zero_and_names_the_policy(tmp_path: Path) -> None:
     plan = copy.deepcopy(planned("dev"))
-    (cart,) = [r for r in plan.resources if r["urn"].endswith("Deployment::cart-deployment")]
-    cart["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    name = stack_config("dev").services[0].name
+    (deployment,) = [r for r in plan.resources if r["urn"].endswith(f"Deployment::{name}-deployment")]
+    deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     export = tmp_path / "plan.json"
     plan.write(export)
     result = subprocess.run(
@@ -154,13 +163,17 @@ def test_the_cli_gate_exits_non_zero_and_names_the_policy(tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "rampart-security/container-no-privilege" in result.stdout
-    assert "Policy gate FAILED: 1 mandatory violation(s)" in result.stdout
+    # The verdict, last, on stderr because it failed.
+    assert result.stderr.splitlines()[-1].startswith(
+        "policy FAILED: policy gate FAILED (1 mandatory violation, "
+    ), result.stderr
     clean = tmp_path / "clean.json"
     planned("dev").write(clean)
     ok = subprocess.run(
         [RAMPART, "policy", "--file", str(clean)], capture_output=True, text=True, check=False
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[-1].startswith("policy passed: policy gate passed (0 mandatory, ")
 
 
 def test_config_files_relax_only_with_a_reason_and_never_in_staging_or_prod() -> None:
@@ -177,8 +190,23 @@ def test_a_config_naming_an_unknown_policy_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "local" / "security.json").write_text(
         json.dumps({"all": "mandatory", "pod-no-hostnet": "advisory"})
     )
+    (tmp_path / "local" / "reliability.json").write_text(json.dumps({"all": "mandatory"}))
     with pytest.raises(GateError, match="no policy named 'pod-no-hostnet'"):
         run_gate(planned("local"), PACKS, tmp_path)
+
+
+def test_a_stack_without_policy_config_is_an_error_that_says_how_to_create_it(tmp_path: Path) -> None:
+    """Without it every policy would silently be its pack's default level."""
+    plan = Plan("rampart", "qa", [])
+    with pytest.raises(GateError) as missing:
+        run_gate(plan, PACKS, tmp_path)
+    message = str(missing.value)
+    assert "no policy-pack config for stack 'qa'" in message and "\n" not in message
+    assert f"mkdir -p {tmp_path / 'qa'} && cp {tmp_path}/staging/*.json {tmp_path / 'qa'}/" in message
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "security.json").write_text(json.dumps({"all": "mandatory"}))
+    with pytest.raises(GateError, match=r"no reliability\.json in .*qa/ \(the reliability pack's config\)"):
+        run_gate(plan, PACKS, tmp_path)
 
 
 def test_flipping_rds_encryption_fails_the_gate() -> None:
@@ -204,6 +232,10 @@ def test_relaxing_mesh_mtls_fails_the_gate() -> None:
         mesh_fixtures.ALLOW_NOTHING,
     ]
     plan = with_resources(planned("staging"), mesh)
+    # as the mesh layer builds them: after istio-base, which installs their CRDs (crd-installed-first)
+    base = resource_named(plan, "mesh-istio-base")["urn"]
+    for added in plan.resources[-len(mesh) :]:
+        added["dependencies"] = [base]
     result = gate(plan)
     assert result.mandatory == []
     assert (

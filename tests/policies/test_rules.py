@@ -10,6 +10,7 @@ from tests.policies.fixtures import Fixture
 from tests.policies.fixtures import aws as aws_fixtures
 from tests.policies.fixtures import data as data_fixtures
 from tests.policies.fixtures import kubernetes as kubernetes_fixtures
+from tests.policies.fixtures import lifecycle as lifecycle_fixtures
 from tests.policies.fixtures import mesh as mesh_fixtures
 from tests.policies.fixtures import platform as platform_fixtures
 from tests.policies.fixtures import workload_reliability as reliability_fixtures
@@ -21,6 +22,7 @@ FIXTURES: dict[str, Fixture] = {
     **mesh_fixtures.FIXTURES,
     **platform_fixtures.FIXTURES,
     **reliability_fixtures.FIXTURES,
+    **lifecycle_fixtures.FIXTURES,
 }
 
 
