@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import itertools
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -127,6 +128,42 @@ STYLES: dict[str, tuple[str, str]] = {
 }
 
 
+# What each style means, in the order the legend shows them.
+LEGEND_STYLES: dict[str, str] = {
+    "gateway": "API gateway",
+    "service": "service",
+    "public": "public: every route needs a JWT",
+    "open": "public: a route without JWT",
+    "database": "database",
+    "queue": "queue",
+}
+_STYLE_KINDS: dict[str, NodeKind] = {
+    "gateway": "gateway",
+    "service": "service",
+    "public": "service",
+    "open": "service",
+    "database": "database",
+    "queue": "queue",
+}
+LEGEND_EDGES: dict[EdgeKind, str] = {
+    "route": "routes to",
+    "call": "may call",
+    "database": "owns",
+    "publish": "publishes / consumes",
+}
+
+
+def _legend_styles(graph: Graph) -> list[tuple[str, str]]:
+    """The styles the graph draws (services always), with their meaning."""
+    drawn = {node.style for node in graph.nodes} | {"service"}
+    return [(style, text) for style, text in LEGEND_STYLES.items() if style in drawn]
+
+
+def _legend_edges(graph: Graph) -> list[tuple[EdgeKind, str]]:
+    drawn = {"publish" if edge.kind == "consume" else edge.kind for edge in graph.edges}
+    return [(kind, text) for kind, text in LEGEND_EDGES.items() if kind in drawn]
+
+
 def _stroke_width(style: str) -> int:
     return 2 if style in ("public", "open") else 1
 
@@ -184,7 +221,19 @@ def mermaid(config: PlatformConfig) -> str:
         lines.append(f"  {node.id}{opening}{_mermaid_text(node.lines)}{closing}")
     lines += [_mermaid_edge(e) for e in graph.edges]
     lines += _mermaid_classes(graph)
+    lines += _mermaid_legend(graph)
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_legend(graph: Graph) -> list[str]:
+    """A legend subgraph: one sample per node style drawn, and what the arrows mean."""
+    lines = ["  subgraph legend [Legend]", "    direction LR"]
+    for style, text in _legend_styles(graph):
+        opening, closing = _MERMAID_SHAPES[_STYLE_KINDS[style]]
+        lines.append(f"    legend_{style}{opening}{_mermaid_text([text])}{closing}:::{style}")
+    arrows = "solid arrow: a public route or an allowed call. dashed: publish / consume"
+    lines += [f"    legend_arrows[{_mermaid_text([arrows])}]", "  end"]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- layout
@@ -558,10 +607,58 @@ def _markers() -> list[str]:
     ]
 
 
+LEGEND_ROW = 24
+LEGEND_SWATCH = 26
+LEGEND_GAP = 8
+
+
+def _style_swatch(style: str, x: float, y: float) -> str:
+    fill, stroke = STYLES[style]
+    return (
+        f'<rect x="{_n(x)}" y="{_n(y - 7)}" width="{LEGEND_SWATCH}" height="14" rx="3" '
+        f'fill="{fill}" stroke="{stroke}" stroke-width="{_stroke_width(style)}"/>'
+    )
+
+
+def _edge_swatch(kind: EdgeKind, x: float, y: float) -> str:
+    dashed = ' stroke-dasharray="6 4"' if kind == "publish" else ""
+    return (
+        f'<path d="M{_p((x, y))} L{_p((x + LEGEND_SWATCH, y))}" fill="none" '
+        f'stroke="{EDGE_COLOURS[kind]}" stroke-width="1.5"{dashed} marker-end="url(#arrow-{kind})"/>'
+    )
+
+
+def _legend_row(
+    swatches: Sequence[tuple[Callable[[float, float], str], str]], y: float
+) -> tuple[list[str], float]:
+    """Swatches (a node style's box, or an edge kind's arrow) and their meaning, left to right; the
+    row's markup and the width it needs."""
+    parts: list[str] = []
+    x = float(MARGIN)
+    for swatch, text in swatches:
+        parts.append(swatch(x, y))
+        x += LEGEND_SWATCH + LEGEND_GAP
+        parts.append(f'<text x="{_n(x)}" y="{_n(y + FONT_SIZE * 0.35)}">{_attr(text)}</text>')
+        x += _text_width(text) + 3 * LEGEND_GAP
+    return parts, x - 3 * LEGEND_GAP + MARGIN
+
+
+def _svg_legend(graph: Graph, top: float) -> tuple[str, float, float]:
+    """The legend below the graph: its markup, its width and its height."""
+    styles = [(partial(_style_swatch, style), text) for style, text in _legend_styles(graph)]
+    kinds = [(partial(_edge_swatch, kind), text) for kind, text in _legend_edges(graph)]
+    nodes, nodes_width = _legend_row(styles, top + LEGEND_ROW / 2)
+    edges, edges_width = _legend_row(kinds, top + LEGEND_ROW * 1.5)
+    markup = "".join(['<g class="legend">', *nodes, *edges, "</g>"])
+    return markup, max(nodes_width, edges_width), 2 * LEGEND_ROW + MARGIN / 2
+
+
 def svg(config: PlatformConfig) -> str:
-    """A self-contained SVG of the platform, laid out left to right."""
+    """A self-contained SVG of the platform, laid out left to right, with a legend below it."""
     graph = build_graph(config)
     boxes, curves, (width, height) = layout(graph)
+    legend, legend_width, legend_height = _svg_legend(graph, height - MARGIN / 2)
+    width, height = max(width, legend_width), height + legend_height
     size = f'width="{_n(width)}" height="{_n(height)}"'
     return (
         "\n".join(
@@ -582,6 +679,7 @@ def svg(config: PlatformConfig) -> str:
                 '<g class="labels">',
                 *(line for c in curves for line in _svg_labels(c)),
                 "</g>",
+                legend,
                 "</svg>",
             ]
         )

@@ -7,9 +7,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from tests.conftest import stack_config
+from tests.support.catalog import SHOP
+from tests.support.project import shop_stack, temp_project
 from tests.support.reference import PROJECT_ROOT
 
 RAMPART = str(Path(sys.executable).parent / "rampart")
@@ -19,60 +21,53 @@ def rampart(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess
     return subprocess.run([RAMPART, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
 
 
-def project_with_stack(tmp_path: Path, config: dict[str, object]) -> Path:
-    """A project running the real infra/ program with a stack file of our making."""
-    (tmp_path / "Pulumi.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "rampart",
-                "runtime": "python",
-                "main": str(PROJECT_ROOT / "infra"),
-                "stackConfigDir": "stacks",
-            }
-        )
-    )
-    (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
-    return tmp_path
+def project_with_stack(tmp_path: Path, config: dict[str, Any]) -> Path:
+    """A project running the real infra/ program and the tests' catalog with a stack file of our making."""
+    return temp_project(tmp_path, {"bad": {"config": config}}, catalog=SHOP)
 
 
-def local_config() -> dict[str, object]:
-    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text())
-    return dict(document["config"])
+def local_config() -> dict[str, Any]:
+    """The local stack's platform settings, running the tests' catalog (SHOP), without overrides yet."""
+    return dict(shop_stack("local")["config"]) | {"rampart:service_overrides": {name: {} for name in SHOP}}
 
 
 def test_plan_prints_the_summary_and_writes_the_export(tmp_path: Path) -> None:
     # As `make plan` does on a fresh clone: the output directory does not exist yet.
     out = tmp_path / "out" / "p.json"
-    result = rampart("plan", "--stack", "local", "--out", str(out))
+    result = rampart("plan", "--stack", "local", "--out", str(out), "--verbose")
     assert result.returncode == 0, result.stderr
     assert "Plan for stack 'local'" in result.stdout
     assert "kubernetes:apps/v1:Deployment" in result.stdout
-    for service in ("orders", "payments", "inventory", "notifications"):
-        assert service in result.stdout
+    for service in stack_config("local").services:
+        assert service.name in result.stdout
     resources = json.loads(out.read_text())["deployment"]["resources"]
     assert len(resources) > 80
 
 
-def test_unknown_key_fails_with_the_key_path_and_no_traceback(tmp_path: Path) -> None:
+def test_unknown_key_fails_with_the_file_and_key_path_and_no_traceback(tmp_path: Path) -> None:
     config = local_config()
-    services = config["rampart:services"]
-    assert isinstance(services, list)
-    services[1]["replicaz"] = 3
-    result = rampart("plan", "--stack", "bad", "--project", str(project_with_stack(tmp_path, config)))
+    config["rampart:service_overrides"]["payments"]["replicaz"] = 3
+    project = project_with_stack(tmp_path, config)
+    (project / "stacks" / "services" / "cart.yaml").write_text("image: ghcr.io/acme/cart:1.0.0\nprot: 80\n")
+    result = rampart("plan", "--stack", "bad", "--project", str(project))
     assert result.returncode == 1
-    assert "services[1].replicaz: unknown key (did you mean 'replicas'?)" in result.stderr
+    assert (
+        "stacks/Pulumi.bad.yaml: rampart:service_overrides.payments.replicaz: unknown key "
+        "(did you mean 'replicas'?)" in result.stderr
+    )
+    assert "stacks/services/cart.yaml: prot: unknown key (did you mean 'port'?)" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_unknown_calls_target_fails_with_the_key_path(tmp_path: Path) -> None:
     config = local_config()
-    services = config["rampart:services"]
-    assert isinstance(services, list)
-    services[0]["calls"] = ["payments", "paymnts"]
+    config["rampart:service_overrides"]["orders"]["calls"] = ["payments", "paymnts"]
     result = rampart("plan", "--stack", "bad", "--project", str(project_with_stack(tmp_path, config)))
     assert result.returncode == 1
-    assert "services[0].calls[1]: unknown service 'paymnts' (did you mean 'payments'?)" in result.stderr
+    assert (
+        "stacks/Pulumi.bad.yaml: rampart:service_overrides.orders.calls[1]: unknown service 'paymnts' "
+        "(did you mean 'payments'?)" in result.stderr
+    )
     assert "Traceback" not in result.stderr + result.stdout
 
 

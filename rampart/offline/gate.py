@@ -103,6 +103,8 @@ def run_gate(
 ) -> GateResult:
     """Run every pack against ``plan``. ``config_dir/<stack>/<pack>.json`` holds each pack's
     policy config in the `--policy-pack-config` format."""
+    if config_dir is not None and packs:
+        _check_config_exists(config_dir, plan.stack, packs)
     start = time.perf_counter()
     reports: list[PackReport | BaseException] = [GateError("not run")] * len(packs)
 
@@ -125,6 +127,21 @@ def run_gate(
         result.packs.append(report)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _check_config_exists(config_dir: Path, stack: str, packs: list[Path]) -> None:
+    """A stack without its enforcement config is an error: the engine would enforce every policy
+    as its pack's default, silently, and `--policy-pack-config` would name a missing file."""
+    folder = config_dir / stack
+    howto = (
+        f"create it from a strict stack's (`mkdir -p {folder} && cp {config_dir}/staging/*.json {folder}/`, "
+        "every policy mandatory), then relax a policy only with a reason"
+    )
+    if not folder.is_dir():
+        raise GateError(f"no policy-pack config for stack {stack!r}: {folder}/ does not exist; {howto}")
+    for pack in packs:
+        if not (folder / f"{pack.name}.json").is_file():
+            raise GateError(f"no {pack.name}.json in {folder}/ (the {pack.name} pack's config); {howto}")
 
 
 # --- one pack ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,24 @@ def to_manifest(resource: dict[str, Any]) -> dict[str, Any]:
     return ordered | manifest
 
 
+# The files the last run wrote, relative to the output folder: the next run removes those it no
+# longer writes (a removed service's objects), and nothing else in the folder.
+INDEX = ".rampart-manifests"
+
+
+@dataclass(frozen=True)
+class Written:
+    written: list[Path]
+    # Files an earlier run wrote that this plan no longer has.
+    removed: list[Path]
+
+
 def write_manifests(plan: Plan, out_dir: Path) -> list[Path]:
+    return sync_manifests(plan, out_dir).written
+
+
+def sync_manifests(plan: Plan, out_dir: Path) -> Written:
+    """Write one YAML file per object and remove the files of objects the plan no longer has."""
     written: list[Path] = []
     for manifest in kubernetes_objects(plan):
         metadata = manifest["metadata"]
@@ -64,4 +82,35 @@ def write_manifests(plan: Plan, out_dir: Path) -> list[Path]:
         path = folder / f"{manifest['kind'].lower()}-{metadata['name']}.yaml"
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         written.append(path)
-    return written
+    removed = _remove_stale(out_dir, {p.relative_to(out_dir).as_posix() for p in written})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = sorted(p.relative_to(out_dir).as_posix() for p in written)
+    (out_dir / INDEX).write_text("".join(f"{line}\n" for line in index))
+    return Written(written, removed)
+
+
+def _remove_stale(out_dir: Path, current: set[str]) -> list[Path]:
+    index = out_dir / INDEX
+    if not index.is_file():
+        return []
+    removed: list[Path] = []
+    for line in index.read_text().splitlines():
+        relative = Path(line.strip())
+        if not line.strip() or line.strip() in current or relative.is_absolute() or ".." in relative.parts:
+            continue
+        path = out_dir / relative
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+            if path.parent != out_dir and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+    return removed
+
+
+def chart_releases(plan: Plan) -> list[str]:
+    """The Helm releases whose objects are not among the manifests (Helm renders them at deploy time)."""
+    return sorted(
+        str((r.get("inputs") or {}).get("name") or r["urn"].rsplit("::", 1)[-1])
+        for r in plan.custom()
+        if r["type"] in NOT_OBJECTS
+    )

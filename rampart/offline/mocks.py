@@ -57,6 +57,8 @@ class PlanMocks(Mocks):
             return self._aws(args)
         if package == "random":
             return self._random(args)
+        if package == "tls":
+            return self._tls(args)
         return f"{args.name}-{digest(args.typ, args.name)}", dict(args.inputs)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -207,6 +209,26 @@ class PlanMocks(Mocks):
         state.update(
             {"hex": value, "b64Std": value, "b64Url": value, "dec": str(int(value, 16)), "result": value}
         )
+        return value, state
+
+    def _tls(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """PEM-shaped stand-ins for pulumi-tls outputs (keys are secret outputs of the provider)."""
+        state = dict(args.inputs)
+        value = digest(args.typ, args.name, length=32)
+
+        def pem(label: str) -> str:
+            return f"-----BEGIN {label}-----\nOFFLINE{value}\n-----END {label}-----\n"
+
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            state["privateKeyPem"] = PLACEHOLDER_SECRET
+            state["publicKeyPem"] = pem("PUBLIC KEY")
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            state["certRequestPem"] = pem("CERTIFICATE REQUEST")
+        elif args.typ in (
+            "tls:index/selfSignedCert:SelfSignedCert",
+            "tls:index/locallySignedCert:LocallySignedCert",
+        ):
+            state["certPem"] = pem("CERTIFICATE")
         return value, state
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,39 @@ from rampart.offline.mocks import digest
 DEPLOYMENT_VERSION = 3
 PROVIDER_PREFIX = "pulumi:providers:"
 STACK_TYPE = "pulumi:pulumi:Stack"
+# A plan is a function of its config: the same config gives the same bytes. The export's one
+# timestamp follows the reproducible-builds convention (https://reproducible-builds.org/specs/source-date-epoch/):
+# $SOURCE_DATE_EPOCH when set, else the Unix epoch.
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
+# The order `pulumi stack export` writes a resource's fields in (apitype.ResourceV3); others follow, sorted.
+FIELD_ORDER = (
+    "urn",
+    "custom",
+    "delete",
+    "id",
+    "type",
+    "inputs",
+    "outputs",
+    "parent",
+    "protect",
+    "external",
+    "dependencies",
+    "initErrors",
+    "provider",
+    "propertyDependencies",
+    "pendingReplacement",
+    "additionalSecretOutputs",
+    "aliases",
+    "customTimeouts",
+    "importID",
+    "retainOnDelete",
+    "deletedWith",
+    "created",
+    "modified",
+    "sourcePosition",
+    "ignoreChanges",
+    "replaceOnChanges",
+)
 
 
 class PlanFileError(Exception):
@@ -32,7 +67,8 @@ class Plan:
     def from_registrations(
         cls, project: str, stack: str, registrations: list[dict[str, Any]], secrets_provider: dict[str, Any]
     ) -> Plan:
-        return cls(project, stack, _with_default_providers(project, stack, registrations), secrets_provider)
+        resources = _with_default_providers(project, stack, registrations)
+        return cls(project, stack, canonical_order(resources), secrets_provider)
 
     # --- queries ---------------------------------------------------------------------------
     def custom(self) -> Iterator[dict[str, Any]]:
@@ -66,7 +102,7 @@ class Plan:
             "version": DEPLOYMENT_VERSION,
             "deployment": {
                 "manifest": {
-                    "time": datetime.now(UTC).isoformat(),
+                    "time": export_time(),
                     "magic": "",
                     "version": f"v{metadata.version('pulumi')}",
                 },
@@ -75,10 +111,14 @@ class Plan:
             },
         }
 
+    def to_json(self) -> str:
+        """The export as text: the same plan gives the same bytes (see canonical_order)."""
+        return json.dumps(self.to_export(), indent=2) + "\n"
+
     def write(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.to_export(), indent=2, sort_keys=False) + "\n")
+            path.write_text(self.to_json())
         except OSError as exc:
             raise PlanFileError(f"{path}: cannot be written ({exc.strerror})") from None
 
@@ -141,3 +181,78 @@ def _with_default_providers(
             resource["provider"] = defaults[key]
         resources.append(resource)
     return resources
+
+
+def export_time() -> str:
+    """$SOURCE_DATE_EPOCH (seconds) as an RFC 3339 time, else the Unix epoch: never the clock."""
+    raw = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
+    seconds = int(raw) if raw.isdigit() else 0
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def canonical_order(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The resources in one repeatable order, each in canonical form.
+
+    The engine needs every resource after its parent, provider and dependencies (a checkpoint is
+    a topological order); registration order is one, but it varies from run to run with the
+    SDK's scheduling. This is the topological order that always takes the smallest URN that is
+    ready (the root Stack first), so it depends on the graph alone. Within a resource, dependency
+    lists are sorted (the engine treats them as sets) and property maps are sorted by key, as the
+    Go encoder behind `pulumi stack export` writes them.
+    """
+    by_urn = {r["urn"]: r for r in resources}
+    waiting: dict[str, set[str]] = {}
+    dependents: dict[str, list[str]] = {urn: [] for urn in by_urn}
+    for urn, resource in by_urn.items():
+        needs = {u for u in _prerequisites(resource) if u in by_urn and u != urn}
+        waiting[urn] = needs
+        for need in needs:
+            dependents[need].append(urn)
+    # The root Stack leads, as in the engine's checkpoints; then the smallest ready URN.
+    ready = [(by_urn[urn]["type"] != STACK_TYPE, urn) for urn, needs in waiting.items() if not needs]
+    heapq.heapify(ready)
+    ordered: list[dict[str, Any]] = []
+    while ready:
+        _, urn = heapq.heappop(ready)
+        ordered.append(canonical_resource(by_urn[urn]))
+        for dependent in dependents[urn]:
+            waiting[dependent].discard(urn)
+            if not waiting[dependent]:
+                heapq.heappush(ready, (by_urn[dependent]["type"] != STACK_TYPE, dependent))
+    if len(ordered) != len(by_urn):  # a cycle: the engine would refuse it; keep everything visible
+        placed = {r["urn"] for r in ordered}
+        ordered += [canonical_resource(r) for urn, r in sorted(by_urn.items()) if urn not in placed]
+    return ordered
+
+
+def _prerequisites(resource: dict[str, Any]) -> list[str]:
+    provider = resource.get("provider")
+    return [
+        *([resource["parent"]] if resource.get("parent") else []),
+        *([provider.rsplit("::", 1)[0]] if provider else []),
+        *(resource.get("dependencies") or []),
+        *(urn for urns in (resource.get("propertyDependencies") or {}).values() for urn in urns),
+        *([resource["deletedWith"]] if resource.get("deletedWith") else []),
+    ]
+
+
+def canonical_resource(resource: dict[str, Any]) -> dict[str, Any]:
+    """Fields in export order, dependency lists sorted, property maps by key."""
+    result = dict(resource)
+    result["dependencies"] = sorted(resource.get("dependencies") or [])
+    result["propertyDependencies"] = {
+        key: sorted(urns) for key, urns in sorted((resource.get("propertyDependencies") or {}).items())
+    }
+    for key in ("inputs", "outputs"):
+        if key in result:
+            result[key] = _sorted_keys(result[key])
+    rank = {name: i for i, name in enumerate(FIELD_ORDER)}
+    return {key: result[key] for key in sorted(result, key=lambda k: (rank.get(k, len(rank)), k))}
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value

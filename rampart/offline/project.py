@@ -10,6 +10,11 @@ from typing import Any
 import yaml
 
 PLACEHOLDER_PREFIX = "rampart-offline-secret:"
+PASSPHRASE = "passphrase"  # nosec B105 # noqa: S105 - a provider name, not a secret
+# Secrets providers a stack file may name (`pulumi stack init --secrets-provider`): the passphrase,
+# the Pulumi Cloud service ("default"), or a cloud KMS URL. https://www.pulumi.com/docs/iac/concepts/secrets/
+NAMED_PROVIDERS = (PASSPHRASE, "default", "service")
+KMS_SCHEMES = ("awskms://", "azurekeyvault://", "gcpkms://", "hashivault://")
 
 
 class StackFileError(Exception):
@@ -41,6 +46,27 @@ class StackConfig:
     secret_keys: list[str]
     secrets_provider: str
     encryption_salt: str | None
+    # A cloud secrets provider's data key, encrypted by the KMS key (written by `pulumi stack init`).
+    encrypted_key: str | None = None
+
+    @property
+    def is_cloud_provider(self) -> bool:
+        return self.secrets_provider.startswith(KMS_SCHEMES)
+
+    def export_secrets_provider(self) -> dict[str, object]:
+        """``secrets_providers`` as `pulumi stack export` writes it for this stack's provider."""
+        if self.is_cloud_provider:
+            state = {"url": self.secrets_provider}
+            return {
+                "type": "cloud",
+                "state": state | ({"encryptedkey": self.encrypted_key} if self.encrypted_key else {}),
+            }
+        if self.secrets_provider == PASSPHRASE:
+            return {
+                "type": PASSPHRASE,
+                "state": {"salt": self.encryption_salt} if self.encryption_salt else {},
+            }
+        return {"type": "service", "state": {}}
 
 
 def load_project(root: Path) -> Project:
@@ -74,12 +100,45 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
         values[full_key] = _as_cli_string(placeholder_value)
         if is_secret:
             secret_keys.append(full_key)
-    return StackConfig(
+    config = StackConfig(
         values=values,
         secret_keys=secret_keys,
-        secrets_provider=str(document.get("secretsprovider", "passphrase")),
-        encryption_salt=document.get("encryptionsalt"),
+        secrets_provider=str(document.get("secretsprovider", PASSPHRASE)),
+        encryption_salt=_optional_text(document.get("encryptionsalt")),
+        encrypted_key=_optional_text(document.get("encryptedkey")),
     )
+    _check_secrets_provider(path, config)
+    return config
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _check_secrets_provider(path: Path, config: StackConfig) -> None:
+    """The provider line and what it encrypted with must agree, or the Pulumi CLI cannot decrypt
+    the stack's `secure:` values (the offline plan never decrypts them, so it checks instead)."""
+    provider = config.secrets_provider
+    if provider not in NAMED_PROVIDERS and not config.is_cloud_provider:
+        accepted = ", ".join([*NAMED_PROVIDERS, *(f"{scheme}..." for scheme in KMS_SCHEMES)])
+        raise StackFileError(f"{path}: secretsprovider {provider!r} is not a secrets provider ({accepted})")
+    if config.is_cloud_provider and config.encryption_salt:
+        raise StackFileError(
+            f"{path}: encryptionsalt belongs to a passphrase; with {provider} the stack keeps an "
+            "encryptedkey (move with `pulumi stack change-secrets-provider`)"
+        )
+    if not config.is_cloud_provider and config.encrypted_key:
+        raise StackFileError(f"{path}: encryptedkey belongs to a cloud secrets provider, not {provider!r}")
+    if config.secret_keys and provider == PASSPHRASE and not config.encryption_salt:
+        raise StackFileError(
+            f"{path}: {config.secret_keys[0]} is secure but there is no encryptionsalt: "
+            "set it again with `pulumi config set --secret` (from stdin)"
+        )
+    if config.secret_keys and config.is_cloud_provider and not config.encrypted_key:
+        raise StackFileError(
+            f"{path}: {config.secret_keys[0]} is secure but there is no encryptedkey for {provider}: "
+            "`pulumi stack init --secrets-provider` writes it; then set the value again"
+        )
 
 
 def _placeholders(path: str, value: Any) -> tuple[Any, bool]:

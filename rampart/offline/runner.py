@@ -15,7 +15,7 @@ from pulumi.runtime.mocks import MockEngine, MockSettings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from rampart.config import PlatformConfig, load_platform_config, namespace_values
+from rampart.config import PlatformConfig, StackFiles, load_stack, namespace_values
 from rampart.offline.mocks import DEFAULT_REGION, PlanMocks
 from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import Plan
@@ -50,16 +50,11 @@ def run_plan(stack: str, root: Path | None = None) -> Plan:
             stack=stack,
             config=stack_config.values,
             secret_keys=stack_config.secret_keys,
+            root_directory=project.root,
         )
     finally:
         sys.path.remove(str(project.root))
-    provider_state = {"salt": stack_config.encryption_salt} if stack_config.encryption_salt else {}
-    return Plan.from_registrations(
-        project.name,
-        stack,
-        registrations,
-        {"type": stack_config.secrets_provider, "state": provider_state},
-    )
+    return Plan.from_registrations(project.name, stack, registrations, stack_config.export_secrets_provider())
 
 
 def capture(
@@ -70,9 +65,11 @@ def capture(
     config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
     monitor: CapturingMonitor | None = None,
+    root_directory: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``program`` inside a fresh root Stack under the capturing mock monitor and
-    return every registration once all outstanding work (and so every output) has settled."""
+    return every registration once all outstanding work (and so every output) has settled.
+    ``root_directory`` is the project root the engine would report (pulumi.get_root_directory())."""
     config = config or {}
     monitor = monitor or CapturingMonitor(PlanMocks(region=_region(config)))
     runtime_settings.configure(
@@ -85,6 +82,8 @@ def capture(
             dry_run=False,
             organization=ORGANIZATION,
             callbacks=None,
+            # Always set, so no earlier run's root leaks into this one.
+            root_directory=str(root_directory.resolve()) if root_directory else None,
         )
     )
     # A fresh root: run_in_stack registers the Stack resource, as the language host does.
@@ -103,6 +102,8 @@ def _region(config: dict[str, str]) -> str:
 
 
 def stack_platform_config(stack: str, root: Path | None = None) -> PlatformConfig:
-    """The stack's validated platform config, read the same way the program reads it."""
+    """The stack's validated platform config, through the program's own loader (catalog merged)."""
     project = load_project(root or project_root())
-    return load_platform_config(namespace_values(load_stack_config(project, stack).values))
+    settings = load_stack_config(project, stack)
+    files = StackFiles(root=project.root, config_dir=project.stack_config_dir, stack=stack)
+    return load_stack(namespace_values(settings.values), files, settings.secret_keys)

@@ -68,10 +68,23 @@ class Drift:
     new: list[str]
 
     def problems(self, stack: str, protected: bool) -> list[str]:
-        return [_lost_message(urn, stack, protected) for urn in self.lost] + [
-            f"{urn}: a new stateful resource, not recorded yet (`rampart stateful --stack {stack} --record`)"
+        return self.lost_messages(stack, protected) + self.new_messages(stack)
+
+    def lost_messages(self, stack: str, protected: bool) -> list[str]:
+        """One line per recorded resource the plan would lose: what happens, and what to do."""
+        return [_lost_message(urn, stack, protected) for urn in self.lost]
+
+    def new_messages(self, stack: str) -> list[str]:
+        """One line per stateful resource the golden file does not list yet (not a failure of the plan)."""
+        return [
+            f"{urn}: a new stateful resource, not recorded yet (`{record_command(stack)}`)"
             for urn in self.new
         ]
+
+
+def record_command(stack: str) -> str:
+    """The exact command that records a stack's stateful URNs."""
+    return f"rampart stateful --stack {stack} --record"
 
 
 def compare(golden: list[str], plan: Plan) -> Drift:
@@ -93,5 +106,5 @@ def _lost_message(urn: str, stack: str, protected: bool) -> str:
     return (
         f"{urn}: gone from the plan, so {consequence}. If it was renamed or moved, add "
         f"`aliases=[pulumi.Alias(name={name!r}, ...)]` to keep it; if its service was removed on purpose, "
-        f"see docs/nothing-lost.md, then `rampart stateful --stack {stack} --record`"
+        f"see docs/nothing-lost.md, then `{record_command(stack)}`"
     )
