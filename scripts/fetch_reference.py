@@ -124,18 +124,33 @@ def _helm_pull(reference: str, version: str) -> bytes:
         return next(Path(tmp).glob("*.tgz")).read_bytes()
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path(".reference"))
     args = parser.parse_args()
-    count = fetch_crd_schemas(args.out)
+    try:
+        fetch_all(args.out)
+    except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+        # No network (or a source moved): one line, not a traceback. URLError is an OSError.
+        reason = getattr(exc, "reason", None) or exc
+        print(
+            f"error: cannot download the reference data ({reason}); "
+            "make schemas needs network access, or point RAMPART_REFERENCE_DIR at a copy",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def fetch_all(out: Path) -> None:
+    count = fetch_crd_schemas(out)
     print(f"crd-schemas: {count} files")
     for directory, (repository, chart, version) in CHARTS.items():
-        fetch_chart(args.out, directory, repository, chart, version)
+        fetch_chart(out, directory, repository, chart, version)
         print(f"helm-values/{directory}: {chart} {version}")
-    (args.out / "pulumi").mkdir(parents=True, exist_ok=True)
-    (args.out / "pulumi" / "project.schema.json").write_bytes(get(PULUMI_SCHEMA))
-    print(f"reference data in {args.out}/ — run: RAMPART_REFERENCE_DIR={args.out} make test")
+    (out / "pulumi").mkdir(parents=True, exist_ok=True)
+    (out / "pulumi" / "project.schema.json").write_bytes(get(PULUMI_SCHEMA))
+    print(f"reference data in {out}/ — run: RAMPART_REFERENCE_DIR={out} make test")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,7 +20,9 @@ settings.register_profile(
 )
 settings.load_profile("rampart")
 
-STACKS = load_project(PROJECT_ROOT).stacks()
+# RAMPART_TEST_STACKS=local,dev limits the tests of the stack files to those stacks (`make test-stacks`).
+_ONLY = {name for name in os.environ.get("RAMPART_TEST_STACKS", "").split(",") if name}
+STACKS = [name for name in load_project(PROJECT_ROOT).stacks() if not _ONLY or name in _ONLY]
 
 
 @functools.cache

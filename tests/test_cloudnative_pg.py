@@ -9,7 +9,7 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -17,8 +17,10 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.certificates.cert_manager import ACME_ISSUER, CA_ISSUER, CertificatesHandle
+from components.contract import ClusterHandle
 from components.core import labels, quota
 from components.data import cloudnative_pg as cnpg
+from components.data import postgres
 from components.data.cloudnative_pg import (
     CloudNativePgArgs,
     CloudNativePgOperator,
@@ -28,10 +30,9 @@ from components.data.cloudnative_pg import (
 from components.data.names import ADMIN_USER, cluster_name, in_cluster_host
 from components.paved_road.microservice import Microservice, MicroserviceArgs
 from components.paved_road.service_network import Peer
-from components.secrets import vault_server as vault_layer
+from components.secrets import vault_chart as vault_layer
 from components.secrets.vault_policies import owner_role
 from components.secrets.vault_server import VaultServer, VaultServerArgs
-from components.targets.kubernetes import ClusterHandle
 from policies import catalog
 from policies.model import Resource
 from policies.rules.kubernetes import DEPLOYMENT
@@ -42,11 +43,10 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import unknown_release_keys
+from tests.support.plans import K8S_PROVIDER, RELEASE, name_of, of, one
 from tests.support.reachability import Network, Pod
 from tests.support.reference import crd_schemas
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 # Both services have a database; payments calls orders.
 ORDERS = ServiceSpec.model_validate(
@@ -104,7 +104,7 @@ def build(*, environment: str = "local", instances: int = 1, engine_version: str
                     cluster=cluster,
                     caller_namespaces=["payments"] if spec.name == "orders" else [],
                     callees=[Peer("orders", "orders", ORDERS.port)] if spec.name == "payments" else [],
-                    extra_quota=cnpg.database_quota(instances, spec.database.storage_gb),
+                    extra_quota=postgres.database_quota(instances, spec.database.storage_gb),
                 ),
             )
             PostgresCluster(
@@ -135,21 +135,6 @@ PLANS: dict[str, Callable[[], Plan]] = {
 }
 
 
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
-    found = [
-        r
-        for r in of(plan, kind)
-        if r["inputs"]["metadata"]["name"] == name
-        and (namespace is None or r["inputs"]["metadata"].get("namespace") == namespace)
-    ]
-    assert len(found) == 1, f"{kind} {name}: {len(found)}"
-    return found[0]
-
-
 def database(plan: Plan, service: str = "orders") -> dict[str, Any]:
     return one(plan, "Cluster", cluster_name(service), service)
 
@@ -161,10 +146,6 @@ def spec_of(plan: Plan, service: str = "orders") -> dict[str, Any]:
 def operator_values(plan: Plan) -> dict[str, Any]:
     (release,) = [r for r in plan.of_type(RELEASE) if r["inputs"]["chart"] == "cloudnative-pg"]
     return release["inputs"]["values"]  # type: ignore[no-any-return]
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 def layer_resources(plan: Plan) -> list[dict[str, Any]]:
@@ -337,7 +318,7 @@ def test_high_availability_only_with_more_than_one_instance() -> None:
     # A committed transaction is on a standby before the client hears so: failover loses nothing.
     assert prod["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
     assert prod["primaryUpdateMethod"] == "switchover"
-    two = cnpg.cluster_spec("orders", "orders", instances=2, storage_gb=1, environment="dev")
+    two = postgres.cluster_spec("orders", "orders", instances=2, storage_gb=1, environment="dev")
     assert two["postgresql"]["synchronous"]["dataDurability"] == "preferred"
     assert two["affinity"]["podAntiAffinityType"] == "preferred"
 
@@ -377,29 +358,29 @@ def test_the_admin_password_never_reaches_the_export_in_any_form(plan: str) -> N
     exported = json.dumps(PLANS[plan]().to_export())
     for service in SERVICES:
         password = admin_password(service.name)
-        verifier = cnpg.scram_sha256_verifier(password, cnpg.admin_salt(service.name, service.name))
+        verifier = postgres.scram_sha256_verifier(password, postgres.admin_salt(service.name, service.name))
         assert password not in exported and verifier.split("$")[2] not in exported
         secret = one(PLANS[plan](), "Secret", f"{service.name}-db-admin", service.name)["inputs"]
         assert stored.is_secret(secret["stringData"]), service.name
 
 
 def test_the_admin_role_gets_the_verifier_never_the_cleartext() -> None:
-    salt = cnpg.admin_salt("orders", "orders")
-    sql = cnpg.admin_role_sql("s3cretPassword", salt)
-    verifier = cnpg.scram_sha256_verifier("s3cretPassword", salt)
+    salt = postgres.admin_salt("orders", "orders")
+    sql = postgres.admin_role_sql("s3cretPassword", salt)
+    verifier = postgres.scram_sha256_verifier("s3cretPassword", salt)
     assert sql == f"CREATE ROLE \"{ADMIN_USER}\" WITH LOGIN PASSWORD '{verifier}';\n"
     assert "s3cretPassword" not in sql
     # The same password gives the same Secret; another database gets another salt.
-    assert cnpg.admin_role_sql("s3cretPassword", cnpg.admin_salt("orders", "orders")) == sql
-    assert cnpg.admin_salt("payments", "payments") != salt
+    assert postgres.admin_role_sql("s3cretPassword", postgres.admin_salt("orders", "orders")) == sql
+    assert postgres.admin_salt("payments", "payments") != salt
     with pytest.raises(ValueError, match="printable ASCII"):
-        cnpg.scram_sha256_verifier("pässword", salt)
+        postgres.scram_sha256_verifier("pässword", salt)
 
 
 def test_the_scram_verifier_answers_the_rfc_7677_exchange() -> None:
     # RFC 7677 section 3: user "user", password "pencil".
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-    verifier = cnpg.scram_sha256_verifier("pencil", salt)
+    verifier = postgres.scram_sha256_verifier("pencil", salt)
     head, keys = verifier.split("$", 1)[1].split("$")
     assert head == "4096:W22ZaJ0SNY7soEsUEjb6gQ=="
     stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
@@ -425,7 +406,7 @@ def test_bootstrap_makes_vault_admin_a_role_creator_owning_the_database_not_the_
     assert "secret" not in initdb
     assert initdb["database"] == "orders" and initdb["dataChecksums"] is True
     assert initdb["postInitSQLRefs"] == {
-        "secretRefs": [{"name": "orders-db-admin", "key": cnpg.ADMIN_SQL_KEY}]
+        "secretRefs": [{"name": "orders-db-admin", "key": postgres.ADMIN_SQL_KEY}]
     }
     sql = initdb["postInitApplicationSQL"]
     assert f'ALTER ROLE "{ADMIN_USER}" CREATEROLE;' in sql
@@ -478,7 +459,7 @@ def test_pg_hba_admits_only_tls_with_scram_to_the_service_database() -> None:
 
 
 def test_database_quota_counts_instances_a_job_pod_and_their_volumes() -> None:
-    assert cnpg.database_quota(3, 20) == {
+    assert postgres.database_quota(3, 20) == {
         "pods": "4",
         "requests.cpu": "1000m",
         "requests.memory": "2048Mi",
@@ -493,7 +474,7 @@ def test_the_service_namespace_quota_makes_room_for_its_database() -> None:
     plan = PLANS["local"]()
     hard = one(plan, "ResourceQuota", "quota", "orders")["inputs"]["spec"]["hard"]
     own = quota.quota_hard(ORDERS, Sizing().quota_headroom)
-    assert hard == quota.combine(own, cnpg.database_quota(1, 20))
+    assert hard == quota.combine(own, postgres.database_quota(1, 20))
     assert hard["persistentvolumeclaims"] == "2" and hard["requests.storage"] == "40Gi"
 
 
@@ -554,7 +535,7 @@ def service_pod(service: str) -> Pod:
     return Pod(service, labels.selector(service))
 
 
-OPERATOR = Pod("cnpg-system", cnpg.OPERATOR_PODS)
+OPERATOR = Pod("cnpg-system", postgres.OPERATOR_PODS)
 VAULT = Pod("vault", vault_layer.SERVER_PODS)
 VAULT_OPERATOR = Pod("vault-secrets-operator-system", vault_layer.OPERATOR_PODS)
 
@@ -627,9 +608,9 @@ def test_the_operator_reaches_instances_and_the_api_server_and_admits_only_webho
     assert not network.pod_to_pod(OPERATOR, service_pod("orders"), ORDERS.port)
     # The API server comes from a private address that is not a pod: the conservative reading of the
     # webhook's ipBlock rule lets any pod in, on the webhook port only.
-    assert network.pod_to_pod(Pod("default", {}), OPERATOR, cnpg.WEBHOOK_PORT)
+    assert network.pod_to_pod(Pod("default", {}), OPERATOR, postgres.WEBHOOK_PORT)
     assert not network.pod_to_pod(Pod("default", {}), OPERATOR, 8080)
-    assert not network.pod_to_pod(database_pod(plan, "orders"), OPERATOR, cnpg.WEBHOOK_PORT)
+    assert not network.pod_to_pod(database_pod(plan, "orders"), OPERATOR, postgres.WEBHOOK_PORT)
 
 
 def test_policy_names_say_what_they_allow() -> None:

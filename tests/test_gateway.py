@@ -17,14 +17,15 @@ from policies import catalog
 from policies.model import Resource
 from rampart.config.models import Gateway as GatewayConfig
 from rampart.config.models import ServiceSpec
+from rampart.offline import values as values_mod
 from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_release_keys
+from tests.support.plans import K8S_PROVIDER, core_problems, name_of, of, one
 from tests.support.reference import crd_schemas, helm_values
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
 ISSUER = "letsencrypt"
 INJECTION = {"istio-injection": "enabled"}
 SOURCE_RANGES = ["203.0.113.0/24", "198.51.100.0/24"]
@@ -108,16 +109,6 @@ def build(on_aws: bool = True) -> Plan:
         HANDLES[on_aws] = component.handle
 
     return plan_of(program)
-
-
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [r for r in of(plan, kind) if name is None or r["inputs"]["metadata"]["name"] == name]
-    assert len(found) == 1, f"{kind} {name}: {len(found)}"
-    return found[0]
 
 
 def values(on_aws: bool = True) -> dict[str, Any]:
@@ -217,7 +208,31 @@ def test_on_aws_the_proxy_is_an_internet_facing_nlb_with_ip_targets() -> None:
 def test_off_aws_the_proxy_carries_no_aws_annotations() -> None:
     proxy = values(on_aws=False)["gateway"]["proxy"]
     assert "annotations" not in proxy
-    assert proxy["type"] == "LoadBalancer" and proxy["loadBalancerSourceRanges"] == SOURCE_RANGES
+    # A bare kind/k3d cluster has no load-balancer implementation: NodePort unless configured.
+    assert proxy == {"type": "NodePort"}
+
+
+@pytest.mark.parametrize(
+    ("configured", "on_aws", "expected"),
+    [
+        (None, True, "LoadBalancer"),
+        (None, False, "NodePort"),
+        ("ClusterIP", False, "ClusterIP"),
+        ("LoadBalancer", False, "LoadBalancer"),
+    ],
+)
+def test_the_proxy_service_type_follows_the_target_and_the_config(
+    configured: str | None, on_aws: bool, expected: str
+) -> None:
+    """Helm waits for a LoadBalancer Service's address (helm pkg/kube/ready.go): on a cluster with no
+    load-balancer implementation the release never finishes. aws keeps its NLB."""
+    config = CONFIG.model_copy(update={"service_type": configured})
+    proxy = gw.helm_values(config, on_aws=on_aws)["gateway"]["proxy"]
+    assert proxy["type"] == expected
+    assert ("loadBalancerSourceRanges" in proxy) == (expected == "LoadBalancer")
+    hard = gw.quota_hard(3, gw.proxy_service_type(config, on_aws=on_aws))
+    assert hard["services.loadbalancers"] == ("1" if expected == "LoadBalancer" else "0")
+    assert hard["services.nodeports"] == ("0" if expected == "ClusterIP" else "2")
 
 
 def test_gateway_and_controller_are_sized_replicated_and_restricted() -> None:
@@ -238,7 +253,37 @@ def test_gateway_and_controller_are_sized_replicated_and_restricted() -> None:
         assert sub_chart["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     # The admin API is mutually authenticated between controller and Kong.
     assert controller["ingressController"]["adminApi"]["tls"]["client"]["enabled"] is True
-    assert gateway["admin"]["tls"]["client"]["secretName"] == "kong-controller-admin-api-ca-keypair"
+
+
+def test_the_admin_api_ca_and_client_certificate_are_ours_and_exist_before_the_release() -> None:
+    """kong 3.2.0 templates/service-kong-admin.yaml: with `admin.tls.client.secretName` the gateway
+    `lookup`s a Secret only the same release's controller would create, and `fail`s the first install.
+    The CA goes in as a PEM (`caBundle`), the client pair as a Secret we create first (`certProvided`).
+    https://github.com/Kong/charts/blob/main/charts/kong/values.yaml (admin.tls.client,
+    ingressController.adminApi.tls.client)"""
+    plan = build()
+    released = values()
+    client = released["controller"]["ingressController"]["adminApi"]["tls"]["client"]
+    admin = released["gateway"]["admin"]["tls"]["client"]
+    assert "secretName" not in admin
+    assert admin["caBundle"].startswith("-----BEGIN CERTIFICATE-----")
+    assert client["enabled"] is True and client["certProvided"] is True
+    (secret,) = [r for r in of(plan, "Secret") if r["inputs"]["metadata"]["name"] == client["secretName"]]
+    assert secret["inputs"]["type"] == "kubernetes.io/tls"
+    assert secret["inputs"]["metadata"]["namespace"] == "kong"
+    # The key never reaches the plan export in the clear: the Secret's data is a secret input.
+    assert values_mod.is_secret(secret["inputs"]["stringData"])
+    (release,) = of(plan, "Release")
+    assert secret["urn"] in release["dependencies"]
+    # The CA is its own, and a CA; the client certificate is signed by it for client auth only.
+    [ca] = plan.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    assert ca["inputs"]["isCaCertificate"] is True
+    [signed] = plan.of_type("tls:index/locallySignedCert:LocallySignedCert")
+    assert "client_auth" in signed["inputs"]["allowedUses"]
+    assert "server_auth" not in signed["inputs"]["allowedUses"]
+    assert signed["inputs"]["earlyRenewalHours"] < signed["inputs"]["validityPeriodHours"]
+    for key in plan.of_type("tls:index/privateKey:PrivateKey"):
+        assert values_mod.is_secret(key["outputs"]["privateKeyPem"]), key["urn"]
 
 
 def test_disruption_budgets_select_the_chart_pods() -> None:
@@ -324,6 +369,16 @@ def test_ingresses_are_https_only_and_keep_the_path() -> None:
         assert annotations["konghq.com/protocols"] == "https"
         assert annotations["konghq.com/https-redirect-status-code"] == "301"
         assert annotations["konghq.com/strip-path"] == "false"
+
+
+def test_ingresses_send_the_upstream_host_not_the_clients() -> None:
+    """Issue 14: with service-upstream, Kong must send the Service's in-mesh host (preserve-host
+    "false"), or the backend's sidecar sees Host api.<domain> and answers 502 under REGISTRY_ONLY.
+    https://developer.konghq.com/kubernetes-ingress-controller/reference/host-manipulation"""
+    ingresses = of(build(), "Ingress")
+    assert ingresses
+    for resource in ingresses:
+        assert resource["inputs"]["metadata"]["annotations"]["konghq.com/preserve-host"] == "false"
 
 
 def test_each_ingress_names_exactly_its_routes_plugins() -> None:
@@ -495,7 +550,9 @@ def test_core_objects_validate_strictly() -> None:
     core = [
         to_manifest(r)
         for r in build().custom()
-        if r["type"] != "kubernetes:helm.sh/v3:Release" and schemas.is_core(to_manifest(r))
+        if r["type"].startswith("kubernetes:")
+        and r["type"] != "kubernetes:helm.sh/v3:Release"
+        and schemas.is_core(to_manifest(r))
     ]
     assert sorted({m["kind"] for m in core}) == [
         "Ingress",
@@ -504,17 +561,13 @@ def test_core_objects_validate_strictly() -> None:
         "NetworkPolicy",
         "PodDisruptionBudget",
         "ResourceQuota",
+        "Secret",
     ]
-    problems = {
-        f"{m['kind']} {m['metadata']['name']}": found
-        for m in core
-        if (found := schemas.validate_core(m, "1.33"))
-    }
-    assert problems == {}
+    assert core_problems(core) == {}
 
 
 def test_every_kubernetes_resource_uses_the_explicit_provider() -> None:
-    resources = list(build().custom())
+    resources = [r for r in build().custom() if r["type"].startswith("kubernetes:")]
     assert len(resources) > 20
     for resource in resources:
         assert resource["provider"].startswith(K8S_PROVIDER), resource["urn"]
@@ -526,10 +579,6 @@ def test_ingresses_and_plugins_wait_for_the_release_that_installs_their_class_an
     for resource in [*of(plan, "Ingress"), *of(plan, "KongPlugin")]:
         assert release["urn"] in resource["dependencies"], resource["urn"]
     assert one(plan, "Certificate", "kong-gateway-tls")["urn"] in release["dependencies"]
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 def chart_objects() -> list[Resource]:

@@ -12,8 +12,20 @@ from typing import Any
 import pytest
 
 from rampart.config import PlatformConfig
-from rampart.graph import build_graph, database_id, mermaid, queue_id, render, service_id, svg
+from rampart.graph import (
+    LEGEND_EDGES,
+    LEGEND_STYLES,
+    STYLES,
+    build_graph,
+    database_id,
+    mermaid,
+    queue_id,
+    render,
+    service_id,
+    svg,
+)
 from tests.conftest import stack_config
+from tests.support.catalog import shop_config
 
 SVG = "{http://www.w3.org/2000/svg}"
 NODE = re.compile(r'^  (\w+)(\(\(|\[\(|\[\[|\()"(.*)"(\)\)|\)\]|\]\]|\))$')
@@ -71,14 +83,14 @@ def expected_calls(config: PlatformConfig) -> list[tuple[str, str]]:
 
 
 def test_every_service_is_one_rounded_node() -> None:
-    config = stack_config("local")
+    config = shop_config()
     defined = [(i, shape, label) for i, shape, label in nodes(mermaid(config)) if i.startswith("svc_")]
     assert sorted(defined) == sorted((service_id(s.name), "(", s.name) for s in config.services)
     assert len(defined) == len(config.services) == 7
 
 
 def test_call_edges_are_exactly_the_calls() -> None:
-    config = stack_config("local")
+    config = shop_config()
     drawn = service_edges(mermaid(config))
     assert Counter(drawn) == Counter(expected_calls(config))
     assert ("svc_orders", "svc_payments") in drawn and ("svc_cart", "svc_catalog") in drawn
@@ -86,7 +98,7 @@ def test_call_edges_are_exactly_the_calls() -> None:
 
 
 def test_public_routes_come_from_the_gateway_with_host_path_and_auth_marker() -> None:
-    config = stack_config("local")
+    config = shop_config()
     text = mermaid(config)
     assert ("gateway", "((", "internet<br/>API gateway") in nodes(text)
     routes = {t: label for s, _, label, t in edges(text) if s == "gateway"}
@@ -102,7 +114,7 @@ def test_public_routes_come_from_the_gateway_with_host_path_and_auth_marker() ->
 
 
 def test_databases_and_queues_with_their_edges() -> None:
-    config = stack_config("local")
+    config = shop_config()
     text = mermaid(config)
     defined = nodes(text)
     owners = [s for s in config.services if s.database is not None]
@@ -156,7 +168,7 @@ def test_no_gateway_without_public_routes() -> None:
 
 
 def test_adding_a_call_adds_exactly_one_edge() -> None:
-    before = stack_config("local")
+    before = shop_config()
     raw = before.model_dump()
     raw["services"][5]["calls"] = [*raw["services"][5]["calls"], "catalog"]  # notifications -> catalog
     after = PlatformConfig.model_validate(raw)
@@ -238,7 +250,7 @@ def path_samples(d: str) -> list[tuple[float, float]]:
 
 
 def test_edges_never_cut_through_a_box() -> None:
-    config = stack_config("local")
+    config = shop_config()
     tree = SvgTree(svg(config))
     boxes = {g.get("id", ""): tree.box(g.get("id", "")) for g in tree.nodes}
     long_edges = 0
@@ -257,7 +269,7 @@ def test_edges_never_cut_through_a_box() -> None:
 
 
 def test_svg_has_a_box_per_node_and_an_arrow_per_edge() -> None:
-    config = stack_config("local")
+    config = shop_config()
     graph = build_graph(config)
     tree = SvgTree(svg(config))
     assert [g.get("id") for g in tree.nodes] == [n.id for n in graph.nodes]
@@ -278,10 +290,10 @@ def test_svg_has_a_box_per_node_and_an_arrow_per_edge() -> None:
     assert {p.get("marker-end") for p in arrows} == {f"url(#{m})" for m in markers}
 
 
-@pytest.mark.parametrize("name", ["local", "small", "cycle", "big", "labels"])
+@pytest.mark.parametrize("name", ["shop", "small", "cycle", "big", "labels"])
 def test_svg_coordinates_lie_inside_the_viewbox(name: str) -> None:
     configs: dict[str, Callable[[], PlatformConfig]] = {
-        "local": lambda: stack_config("local"),
+        "shop": shop_config,
         "small": small,
         # Mutual calls (cycles) loop out to the right; a self-call never passes validation but must draw.
         "cycle": lambda: platform({"name": "a", "calls": ["b", "a"]}, {"name": "b", "calls": ["a"]}),
@@ -305,7 +317,7 @@ def test_svg_coordinates_lie_inside_the_viewbox(name: str) -> None:
 
 
 def test_svg_layout_runs_left_to_right() -> None:
-    config = stack_config("local")
+    config = shop_config()
     tree = SvgTree(svg(config))
 
     def x(node_id: str) -> float:
@@ -330,7 +342,7 @@ def test_svg_layout_runs_left_to_right() -> None:
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:
-    config = stack_config("local")
+    config = shop_config()
     copy = PlatformConfig.model_validate(config.model_dump())
     assert svg(config) == svg(copy) and mermaid(config) == mermaid(copy)
     render(config, tmp_path / "a.svg")
@@ -363,3 +375,39 @@ def test_render_rejects_an_unknown_suffix(tmp_path: Path) -> None:
         render(small(), tmp_path / "g.png")
     assert "\n" not in str(caught.value) and "g.png" in str(caught.value)
     assert not (tmp_path / "g.png").exists()
+
+
+# ------------------------------------------------------------------------------------------------ legend
+
+
+def test_the_svg_legend_explains_every_style_and_edge_kind_drawn() -> None:
+    config = shop_config()
+    tree = SvgTree(svg(config))
+    (legend,) = [g for g in tree.groups if g.get("class") == "legend"]
+    texts = [t.text for t in legend.iter(f"{SVG}text")]
+    graph = build_graph(config)
+    drawn_styles = {n.style for n in graph.nodes}
+    assert texts[: len(drawn_styles)] == [
+        text for style, text in LEGEND_STYLES.items() if style in drawn_styles
+    ]
+    swatches = {r.get("fill") for r in legend.iter(f"{SVG}rect")}
+    assert swatches == {STYLES[style][0] for style in drawn_styles}
+    arrows = {p.get("marker-end") for p in legend.iter(f"{SVG}path")}
+    assert arrows == {f"url(#arrow-{kind})" for kind in ("route", "call", "database", "publish")}
+    # The legend is below every node, not over one.
+    legend_top = min(float(r.get("y", "0")) for r in legend.iter(f"{SVG}rect"))
+    assert all(y + h < legend_top for _, y, _, h in (tree.box(g.get("id", "")) for g in tree.nodes))
+
+
+def test_the_legend_shows_only_what_the_graph_draws() -> None:
+    config = platform({"name": "a", "calls": ["b"]}, {"name": "b"})
+    tree = SvgTree(svg(config))
+    (legend,) = [g for g in tree.groups if g.get("class") == "legend"]
+    assert [t.text for t in legend.iter(f"{SVG}text")] == ["service", LEGEND_EDGES["call"]]
+    text = mermaid(config)
+    assert "  subgraph legend [Legend]" in text.splitlines()
+    legend_nodes = [line.strip() for line in text.splitlines() if line.startswith("    legend_")]
+    assert legend_nodes[0] == 'legend_service("service"):::service'
+    assert not any("legend_gateway" in line or "legend_database" in line for line in legend_nodes)
+    # Legend samples are not graph nodes.
+    assert [n[0] for n in nodes(text)] == ["svc_a", "svc_b"]

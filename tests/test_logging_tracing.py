@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
+from components.observability import logging_charts as charts
 from components.observability import logging_tracing as lt
 from components.observability.logging_tracing import (
     LoggingTracing,
@@ -24,16 +25,23 @@ from components.observability.logging_tracing import (
 )
 from policies import catalog
 from policies.model import Resource
+from rampart.config.types import cpu_millicores
 from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_release_keys
+from tests.support.plans import (
+    AWS_PROVIDER,
+    K8S_PROVIDER,
+    RELEASE,
+    checked_pod_identity,
+    of,
+    one,
+    policy_resources,
+)
 from tests.support.reference import crd_schemas, helm_values
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
-AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "rampart-prod"
@@ -108,15 +116,6 @@ def build(on_aws: bool = True, protect: bool = True) -> Plan:
     return plan_of(program)
 
 
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str) -> dict[str, Any]:
-    (found,) = of(plan, kind)
-    return found
-
-
 def release(plan: Plan, chart: str) -> dict[str, Any]:
     (found,) = [r for r in plan.of_type(RELEASE) if r["inputs"]["chart"] == chart]
     return found
@@ -124,27 +123,6 @@ def release(plan: Plan, chart: str) -> dict[str, Any]:
 
 def values(chart: str, on_aws: bool = True) -> dict[str, Any]:
     return release(build(on_aws), chart)["inputs"]["values"]  # type: ignore[no-any-return]
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
-
-
-def policy_resources(plan: Plan, props: str) -> list[Resource]:
-    """The plan as policies see it: inputs for resource rules, outputs for stack rules."""
-    return [
-        Resource(
-            urn=r["urn"],
-            type=r["type"],
-            name=name_of(r),
-            props=r.get(props) or {},
-            protect=bool(r.get("protect")),
-            parent=r.get("parent"),
-            dependencies=tuple(r.get("dependencies") or ()),
-            provider=r.get("provider"),
-        )
-        for r in plan.resources
-    ]
 
 
 def walk(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -287,13 +265,18 @@ def test_the_aws_resources_pass_the_encryption_iam_and_protection_rules() -> Non
     assert stack_violations(stack, "explicit-providers") == []
 
 
-def test_protect_is_honoured_on_the_bucket_and_the_key_is_always_protected() -> None:
+def test_the_bucket_and_its_key_follow_the_stacks_protection() -> None:
+    # One rule (components.core.protection): staging and prod keep both through a destroy; local and
+    # dev can be torn down, so the versioned bucket is emptied on destroy and the key may go.
     for protect in (True, False):
         plan = build(protect=protect)
         assert one(plan, "Bucket")["protect"] is protect
-        assert one(plan, "Key")["protect"] is True
+        assert one(plan, "Bucket")["inputs"]["forceDestroy"] is (not protect)
+        assert one(plan, "Key")["protect"] is protect
     unprotected = resource_violations(policy_resources(build(protect=False), "inputs"), "stateful-protected")
-    assert len(unprotected) == 1 and "logs-loki" in unprotected[0]
+    # The advisory rule for stacks that keep their data still names both (it is mandatory in staging
+    # and prod only, where both are protected).
+    assert sorted(message.split(":")[0] for message in unprotected) == ["logs-loki", "logs-loki-key"]
 
 
 def test_bucket_settings() -> None:
@@ -359,20 +342,15 @@ def test_the_loki_role_touches_only_its_bucket_and_key() -> None:
 
 def test_only_lokis_service_account_in_monitoring_can_assume_the_role() -> None:
     plan = build()
-    association = one(plan, "PodIdentityAssociation")["inputs"]
     role = one(plan, "Role")
-    assert (association["namespace"], association["serviceAccount"]) == (NAMESPACE, "loki")
-    assert association["clusterName"] == CLUSTER and association["roleArn"] == role["outputs"]["arn"]
-    assert values("loki")["serviceAccount"]["name"] == association["serviceAccount"]
-    (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
-    assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
-        "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-        "aws:RequestTag/kubernetes-service-account": "loki",
-    }
-    assert role["inputs"]["permissionsBoundary"] == BOUNDARY
+    association = checked_pod_identity(
+        plan, role, cluster_arn=CLUSTER_ARN, namespace=NAMESPACE, service_account="loki", boundary=BOUNDARY
+    )
+    assert association["inputs"]["clusterName"] == CLUSTER
+    assert association["inputs"]["roleArn"] == role["outputs"]["arn"]
+    assert values("loki")["serviceAccount"]["name"] == "loki"
     # Pods start only once the association exists.
-    assert one(plan, "PodIdentityAssociation")["urn"] in release(plan, "loki")["dependencies"]
+    assert association["urn"] in release(plan, "loki")["dependencies"]
 
 
 def test_off_aws_nothing_is_created_in_aws() -> None:
@@ -419,12 +397,37 @@ def test_alloy_needs_no_host_path_and_runs_restricted() -> None:
 
 def test_alloy_reads_only_pods_their_logs_and_namespaces() -> None:
     rbac = values("alloy")["rbac"]
-    assert rbac["clusterRules"] == []
-    (rule,) = rbac["rules"]
-    assert set(rule["resources"]) == {"pods", "pods/log", "namespaces"}
-    assert set(rule["verbs"]) == {"get", "list", "watch"}
+    rules = [*rbac["rules"], *rbac["clusterRules"]]
+    granted = {(group, resource) for r in rules for group in r["apiGroups"] for resource in r["resources"]}
+    assert granted == {("", "pods"), ("", "pods/log"), ("", "namespaces")}
+    assert all(set(r["verbs"]) == {"get", "list", "watch"} for r in rules)
     # ... where the chart's defaults would grant secrets cluster-wide.
     assert any("secrets" in r["resources"] for r in chart_defaults("alloy")["rbac"]["rules"])
+
+
+def _alloy_cluster_role_rules(rules: Any, cluster_rules: Any) -> Any:
+    """alloy 1.11.1 templates/rbac.yaml, the ClusterRole's `rules:` as the chart renders it:
+    `{{- if or rules clusterRules }} {{ rules | toYaml | nindent 2 }} {{ clusterRules | toYaml |
+    nindent 2 }} {{- else }} [] {{- end }}` (Helm's toYaml of an empty list is `[]`).
+    https://github.com/grafana/alloy/blob/main/operations/helm/charts/alloy/templates/rbac.yaml"""
+
+    def nindent(value: Any) -> str:
+        text = yaml.safe_dump(value, default_flow_style=False).rstrip("\n")
+        return "\n" + "\n".join(f"  {line}" for line in text.splitlines())
+
+    body = nindent(rules) + nindent(cluster_rules) if (rules or cluster_rules) else "\n  []"
+    return yaml.safe_load("rules:" + body)["rules"]
+
+
+def test_alloys_cluster_role_renders_as_yaml_with_only_its_own_rules() -> None:
+    rbac = values("alloy")["rbac"]
+    # Null for either list would bring back the chart's defaults (secrets, configmaps, nodes).
+    assert rbac["rules"] and rbac["clusterRules"]
+    rendered = _alloy_cluster_role_rules(rbac["rules"], rbac["clusterRules"])
+    assert rendered == [*rbac["rules"], *rbac["clusterRules"]]
+    # The model reproduces the chart's failure with an empty clusterRules after non-empty rules.
+    with pytest.raises(yaml.YAMLError):
+        _alloy_cluster_role_rules(rbac["rules"], [])
 
 
 # -- Tempo and the mesh ------------------------------------------------------------------------
@@ -504,10 +507,10 @@ def test_loki_is_reachable_only_by_alloy_and_grafana() -> None:
     (rule,) = network_policies(build())["loki-ingress"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 3100}]
     assert rule["from"] == [
-        {"podSelector": {"matchLabels": lt.ALLOY_PODS}},
+        {"podSelector": {"matchLabels": charts.ALLOY_PODS}},
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}},
     ]
-    assert network_policies(build())["loki-ingress"]["podSelector"] == {"matchLabels": lt.LOKI_PODS}
+    assert network_policies(build())["loki-ingress"]["podSelector"] == {"matchLabels": charts.LOKI_PODS}
 
 
 def test_alloy_reaches_the_api_server_and_loki_only() -> None:
@@ -515,7 +518,7 @@ def test_alloy_reaches_the_api_server_and_loki_only() -> None:
     assert {p["port"] for p in api_server["ports"]} == {443, 6443}
     assert all("ipBlock" in peer for peer in api_server["to"])
     assert loki == {
-        "to": [{"podSelector": {"matchLabels": lt.LOKI_PODS}}],
+        "to": [{"podSelector": {"matchLabels": charts.LOKI_PODS}}],
         "ports": [{"protocol": "TCP", "port": 3100}],
     }
 
@@ -545,7 +548,7 @@ def test_a_service_namespace_may_export_spans_to_tempo() -> None:
     assert rule["to"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
-            "podSelector": {"matchLabels": lt.TEMPO_PODS},
+            "podSelector": {"matchLabels": charts.TEMPO_PODS},
         }
     ]
     assert [p["port"] for p in rule["ports"]] == [9411, 4317, 4318]
@@ -569,3 +572,91 @@ def test_every_resource_uses_the_explicit_provider_of_its_package(on_aws: bool) 
     for resource in resources:
         expected = {"aws": AWS_PROVIDER, "kubernetes": K8S_PROVIDER}[resource["type"].split(":")[0]]
         assert resource["provider"].startswith(expected), resource["urn"]
+
+
+# -- the monitoring namespace's quota, per stack ---------------------------------------------------
+
+
+def _stack_monitoring(stack: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    from tests.conftest import planned
+
+    plan = planned(stack)
+    [hard] = [
+        r["inputs"]["spec"]["hard"]
+        for r in plan.of_type("kubernetes:core/v1:ResourceQuota")
+        if r["inputs"]["metadata"]["namespace"] == NAMESPACE
+    ]
+    releases = {
+        r["inputs"]["name"]: r["inputs"]["values"]
+        for r in plan.of_type(RELEASE)
+        if r["inputs"]["namespace"] == NAMESPACE
+    }
+    return hard, releases
+
+
+def _gib(quantity: str) -> float:
+    from rampart.config.types import memory_bytes
+
+    return memory_bytes(quantity) / 2**30
+
+
+@pytest.mark.parametrize("stack", ["local", "prod"])
+def test_the_monitoring_quota_holds_every_volume_and_daemonset_pod_of_the_namespace(stack: str) -> None:
+    """A ResourceQuota refuses a claim or pod past `hard` ("exceeded quota"): Loki's and Tempo's claims
+    must fit next to Prometheus', Alertmanager's and Grafana's, and Alloy's DaemonSet runs a pod on
+    every node the stack allows (https://kubernetes.io/docs/concepts/policy/resource-quotas/)."""
+    from tests.conftest import stack_config
+
+    hard, releases = _stack_monitoring(stack)
+    stack_values = releases["kube-prometheus-stack"]
+    prometheus = stack_values["prometheus"]["prometheusSpec"]
+    alertmanager = stack_values["alertmanager"]["alertmanagerSpec"]
+
+    def claim(spec: dict[str, Any]) -> str:
+        template = spec.get("volumeClaimTemplate", spec)
+        return str(template["spec"]["resources"]["requests"]["storage"])
+
+    loki, tempo = releases["loki"]["singleBinary"], releases["tempo"]
+    volumes = [
+        (claim(prometheus["storageSpec"]), prometheus["replicas"]),
+        (claim(alertmanager["storage"]), alertmanager["replicas"]),
+        (stack_values["grafana"]["persistence"]["size"], 1),
+        (loki["persistence"]["size"], loki["replicas"]),
+        (tempo["persistence"]["size"], tempo["replicas"]),
+    ]
+    assert _gib(hard["requests.storage"]) >= sum(_gib(size) * count for size, count in volumes)
+    assert int(hard["persistentvolumeclaims"]) >= sum(count for _, count in volumes)
+    # Alloy on every node the stack allows, with its config reloader, beside everything else.
+    config = stack_config(stack)
+    nodes = (
+        config.aws.system_nodes.max_size + config.aws.karpenter.cpu_limit // 2 + 1
+        if config.aws
+        else config.kubernetes.max_nodes
+    )
+    alloy = releases["alloy"]
+    per_node_cpu = sum(
+        cpu_millicores(r["limits"]["cpu"])
+        for r in (alloy["alloy"]["resources"], alloy["configReloader"]["resources"])
+    )
+    own = charts.quota_hard(object_storage=config.aws is not None, max_nodes=nodes)
+    assert int(own["pods"]) >= nodes + loki["replicas"] + tempo["replicas"]
+    assert cpu_millicores(own["limits.cpu"]) >= nodes * per_node_cpu
+    for key, amount in own.items():
+        if key.endswith("cpu"):
+            assert cpu_millicores(hard[key]) >= cpu_millicores(amount), key
+        elif key.endswith(("memory", "storage")):
+            assert _gib(hard[key]) >= _gib(amount), key
+        else:
+            assert int(hard[key]) >= int(amount), key
+
+
+def test_the_logs_and_traces_quota_follows_the_charts_and_the_node_count() -> None:
+    small = charts.quota_hard(object_storage=False, max_nodes=1)
+    # One Loki and one Tempo with a 10Gi volume each, one Alloy pod.
+    assert small["pods"] == "3"
+    assert (small["persistentvolumeclaims"], small["requests.storage"]) == ("2", "20Gi")
+    big = charts.quota_hard(object_storage=True, max_nodes=37)
+    assert big["pods"] == str(3 + 1 + 37)
+    assert (big["persistentvolumeclaims"], big["requests.storage"]) == ("4", "40Gi")
+    # Alloy's 500m + the reloader's 100m per node, on top of Loki's and Tempo's limits.
+    assert cpu_millicores(big["limits.cpu"]) == 3 * 2000 + 1000 + 37 * 600

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from rampart.offline.manifests import kubernetes_objects, write_manifests
+from rampart.offline.manifests import chart_releases, kubernetes_objects, sync_manifests, write_manifests
+from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config
 from tests.support import schemas
 from tests.support.reference import crd_schemas
@@ -66,7 +67,34 @@ def test_manifests_are_written_one_file_per_object(tmp_path: Path) -> None:
     written = write_manifests(plan, tmp_path)
     assert len(written) == len(list(kubernetes_objects(plan)))
     assert len(set(written)) == len(written)
-    deployment = yaml.safe_load((tmp_path / "orders" / "deployment-orders.yaml").read_text())
-    assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
-    assert list(deployment)[:3] == ["apiVersion", "kind", "metadata"]
-    assert (tmp_path / "_cluster" / "namespace-orders.yaml").is_file()
+    for service in stack_config("local").services:
+        deployment = yaml.safe_load((tmp_path / service.name / f"deployment-{service.name}.yaml").read_text())
+        assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
+        assert list(deployment)[:3] == ["apiVersion", "kind", "metadata"]
+        assert (tmp_path / "_cluster" / f"namespace-{service.name}.yaml").is_file()
+
+
+def test_a_second_run_removes_what_the_plan_no_longer_has_and_nothing_else(tmp_path: Path) -> None:
+    plan = planned("local")
+    gone = stack_config("local").services[-1].name
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "vault.yaml").write_text("# rampart render's output\n")
+    (tmp_path / "notes.yaml").write_text("mine\n")
+    first = sync_manifests(plan, tmp_path)
+    assert first.removed == [] and (tmp_path / gone / f"deployment-{gone}.yaml").is_file()
+    kept = [r for r in plan.resources if gone not in (r["inputs"].get("metadata") or {}).values()]
+    without = Plan(plan.project, plan.stack, kept)
+    second = sync_manifests(without, tmp_path)
+    assert second.removed and all(path.is_relative_to(tmp_path) for path in second.removed)
+    assert not (tmp_path / gone).exists(), "a removed service's folder goes with its files"
+    assert not (tmp_path / "_cluster" / f"namespace-{gone}.yaml").exists()
+    assert {p.relative_to(tmp_path) for p in tmp_path.rglob("*.yaml")} == {
+        p.relative_to(tmp_path) for p in second.written
+    } | {Path("charts/vault.yaml"), Path("notes.yaml")}
+
+
+def test_the_releases_charts_render_are_named_as_not_included() -> None:
+    plan = planned("local")
+    releases = chart_releases(plan)
+    assert releases == sorted(r["inputs"]["name"] for r in plan.of_type("kubernetes:helm.sh/v3:Release"))
+    assert "vault" in releases

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pulumi
@@ -27,15 +27,22 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_keys
+from tests.support.plans import (
+    AWS_PROVIDER,
+    K8S_PROVIDER,
+    RELEASE,
+    TAGS,
+    checked_pod_identity,
+    layer_rules,
+    name_of,
+    of,
+    one,
+)
 from tests.support.reference import crd_schemas, helm_values
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
-AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
 CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/rampart-prod"
 BOUNDARY = "arn:aws:iam::123456789012:policy/rampart-boundary"
-TAGS = {"environment": "prod", "owner": "platform", "cost-center": "cc-1"}
 ACME = CertificatesConfig(
     issuer="acme",
     acme_email="platform@example.com",
@@ -128,23 +135,9 @@ ALL_PLANS: dict[str, Callable[[], Plan]] = {
 }
 
 
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [r for r in of(plan, kind) if name is None or r["inputs"]["metadata"]["name"] == name]
-    assert len(found) == 1, f"{kind} {name}: {len(found)}"
-    return found[0]
-
-
 def release(plan: Plan, release_name: str) -> dict[str, Any]:
     (found,) = [r for r in plan.of_type(RELEASE) if r["inputs"]["name"] == release_name]
     return found
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 # -- Helm charts: pins and values ---------------------------------------------------------------
@@ -454,17 +447,13 @@ def test_route53_policy_touches_only_the_configured_zone() -> None:
 def test_route53_role_is_for_cert_managers_service_account_only() -> None:
     plan = build_acme()
     (role,) = [r for r in plan.custom() if r["type"] == "aws:iam/role:Role"]
-    (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
-    assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
-        "aws:RequestTag/kubernetes-namespace": "cert-manager",
-        "aws:RequestTag/kubernetes-service-account": "cert-manager",
-    }
-    assert role["inputs"]["permissionsBoundary"] == BOUNDARY
-    association = one(plan, "PodIdentityAssociation")
-    assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == (
-        "cert-manager",
-        "cert-manager",
+    association = checked_pod_identity(
+        plan,
+        role,
+        cluster_arn=CLUSTER_ARN,
+        namespace="cert-manager",
+        service_account="cert-manager",
+        boundary=BOUNDARY,
     )
     assert association["urn"] in release(plan, "cert-manager")["dependencies"]
     egress = one(plan, "NetworkPolicy", "allow-api-and-acme-egress")["inputs"]["spec"]["egress"]
@@ -541,7 +530,7 @@ def test_mesh_rules_pass_on_the_mesh_plan() -> None:
 @pytest.mark.parametrize("plan", sorted(ALL_PLANS))
 def test_every_rule_in_the_catalog_passes(plan: str) -> None:
     resources = policy_view(ALL_PLANS[plan]())
-    for rule in catalog.RULES:
+    for rule in layer_rules():
         try:
             if rule.is_stack_rule:
                 found = [v.message for v in rule.evaluate_stack(resources)]

@@ -27,6 +27,8 @@ NS = "orders"
 TRUST = "cluster.local"
 HOST = "orders.orders.svc.cluster.local"
 RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+NEVER_REACHED = "connect-failure,refused-stream"
+IDEMPOTENT = [{"method": {"exact": m}} for m in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")]
 GATEWAY = ServiceIdentity("kong", "kong-gateway")
 GATEWAY_PRINCIPAL = "cluster.local/ns/kong/sa/kong-gateway"
 CHECKOUT = ServiceIdentity("checkout", "checkout")
@@ -401,27 +403,48 @@ def test_virtual_service_timeouts_and_retries() -> None:
         "hosts": [HOST],
         "http": [
             {
-                "name": "orders",
+                "name": "orders-idempotent",
+                "match": IDEMPOTENT,
                 "route": [{"destination": {"host": HOST, "port": {"number": 8080}}}],
                 "timeout": "2.5s",
                 "retries": {"attempts": 3, "perTryTimeout": "0.75s", "retryOn": RETRY_ON},
-            }
+            },
+            {
+                "name": "orders",
+                "route": [{"destination": {"host": HOST, "port": {"number": 8080}}}],
+                "timeout": "2.5s",
+                "retries": {"attempts": 3, "perTryTimeout": "0.75s", "retryOn": NEVER_REACHED},
+            },
         ],
     }
 
 
+def test_non_idempotent_requests_are_retried_only_when_they_never_reached_the_app() -> None:
+    """Issue 14: a POST that reached orders and failed late (reset, 5xx) must not be sent again.
+    Envoy: only connect-failure and refused-stream mean the upstream never processed the request."""
+    http = _one(build(), "VirtualService").spec["http"]
+    # First match wins: the catch-all route (POST, PATCH, anything else) comes last.
+    assert "match" not in http[-1]
+    assert set(http[-1]["retries"]["retryOn"].split(",")) == {"connect-failure", "refused-stream"}
+    for route in http[:-1]:
+        methods = {m["method"]["exact"] for m in route["match"]}
+        assert methods <= {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}, methods
+        assert "POST" not in methods and "PATCH" not in methods
+
+
 def test_default_traffic_settings() -> None:
     spec = ServiceSpec.model_validate({"name": "orders", "image": "ghcr.io/acme/orders:1.4.2"})
-    route = _one(build(spec, gateway=None, jwt=None), "VirtualService").spec["http"][0]
-    assert route["timeout"] == "15s"
-    assert route["retries"] == {"attempts": 2, "perTryTimeout": "5s", "retryOn": RETRY_ON}
+    idempotent, other = _one(build(spec, gateway=None, jwt=None), "VirtualService").spec["http"]
+    assert idempotent["timeout"] == other["timeout"] == "15s"
+    assert idempotent["retries"] == {"attempts": 2, "perTryTimeout": "5s", "retryOn": RETRY_ON}
+    assert other["retries"] == {"attempts": 2, "perTryTimeout": "5s", "retryOn": NEVER_REACHED}
 
 
 def test_zero_retries_disables_them_explicitly() -> None:
     # Without a retries block Istio would retry twice by default.
     traffic = ORDERS["traffic"] | {"retries": 0}
-    route = _one(build(service(traffic=traffic)), "VirtualService").spec["http"][0]
-    assert route["retries"] == {"attempts": 0}
+    for route in _one(build(service(traffic=traffic)), "VirtualService").spec["http"]:
+        assert route["retries"] == {"attempts": 0}
 
 
 @pytest.mark.parametrize(

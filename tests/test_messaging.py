@@ -13,7 +13,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pulumi
@@ -26,10 +26,11 @@ from components.certificates.cert_manager import ACME_ISSUER, CertificatesHandle
 from components.core import netpol
 from components.mesh.istio import MeshHandle
 from components.messaging import amazon_mq as amq
-from components.messaging import broker as m
+from components.messaging import operators
+from components.messaging import rabbitmq as mq
 from components.messaging import topology as mt
 from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
-from components.secrets import vault_server as vault_layer
+from components.secrets import vault_chart as vault_layer
 from components.targets.aws.handles import NetworkHandle
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
@@ -42,16 +43,14 @@ from rampart.offline.mocks import PlanMocks
 from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import Plan
 from rampart.offline.runner import capture
-from tests.support import schemas
+from tests.support import pod_rules, schemas
+from tests.support.plans import AWS_PROVIDER, K8S_PROVIDER, TAGS, layer_rules, name_of, of, one
 from tests.support.reference import crd_schemas
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
-AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 BROKER = "aws:mq/broker:Broker"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 REGION = "eu-west-1"
-TAGS = {"environment": "prod", "owner": "platform", "cost-center": "cc-1"}
 ISSUER = "rampart-ca"
 # A plaintext stand-in for the generated password: it may appear in the plan only as a secret.
 PASSWORD = "broker-admin-password-must-not-leak"
@@ -218,30 +217,11 @@ K8S_PLANS = ["kubernetes-dev", "kubernetes-prod"]
 AWS_PLANS = ["aws-dev", "aws-prod"]
 
 
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
-
-
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str, name: str | None = None, namespace: str | None = None) -> dict[str, Any]:
-    found = [
-        r
-        for r in of(plan, kind)
-        if (name is None or r["inputs"].get("metadata", {}).get("name") == name)
-        and (namespace is None or r["inputs"].get("metadata", {}).get("namespace") == namespace)
-    ]
-    assert len(found) == 1, f"{kind} {name}: {len(found)}"
-    return found[0]
-
-
 def spec_of(plan: Plan, kind: str, name: str) -> dict[str, Any]:
     return one(plan, kind, name)["inputs"]["spec"]  # type: ignore[no-any-return]
 
 
-def bundle(plan: Plan, which: m.OperatorBundle) -> dict[str, Any]:
+def bundle(plan: Plan, which: mq.OperatorBundle) -> dict[str, Any]:
     (found,) = [r for r in plan.of_type(CONFIG_FILE) if r["inputs"]["file"] == which.url]
     return found
 
@@ -278,7 +258,7 @@ def findings(plan: Plan, pack: Pack, extra: list[Resource] = ()) -> dict[str, li
     ours = {r["urn"] for r in plan.descendants(one_component(plan)["urn"])} | {r.urn for r in extra}
     inputs, outputs = [*views(plan), *extra], [*views(plan, "outputs"), *extra]
     found: dict[str, list[str]] = {}
-    for rule in catalog.rules_for(pack):
+    for rule in layer_rules(pack):
         try:
             if rule.is_stack_rule:
                 hits = [(v.message, v.urn) for v in rule.evaluate_stack(outputs)]
@@ -303,7 +283,9 @@ def one_component(plan: Plan) -> dict[str, Any]:
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_both_operators_come_from_their_pinned_release_bundles(plan: str) -> None:
     found = PLANS[plan]()
-    urls = sorted(r["inputs"]["file"] for r in found.of_type(CONFIG_FILE))
+    urls = sorted(
+        r["inputs"]["file"] for r in found.of_type(CONFIG_FILE) if "/config/crd/" not in r["inputs"]["file"]
+    )
     assert urls == [
         "https://github.com/rabbitmq/cluster-operator/releases/download/v2.22.3/cluster-operator.yml",
         "https://github.com/rabbitmq/messaging-topology-operator/releases/download/v1.20.1/"
@@ -314,14 +296,14 @@ def test_both_operators_come_from_their_pinned_release_bundles(plan: str) -> Non
         assert resource["provider"].startswith(K8S_PROVIDER)
         assert "latest" not in resource["inputs"]["file"]
     # The topology operator watches RabbitmqClusters: it starts after their CRD exists.
-    assert bundle(found, m.CLUSTER_OPERATOR)["urn"] in bundle(found, m.TOPOLOGY_OPERATOR)["dependencies"]
+    assert bundle(found, mq.CLUSTER_OPERATOR)["urn"] in bundle(found, mq.TOPOLOGY_OPERATOR)["dependencies"]
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_custom_resources_wait_for_the_operator_that_serves_them(plan: str) -> None:
     found = PLANS[plan]()
-    cluster_operator = bundle(found, m.CLUSTER_OPERATOR)["urn"]
-    topology_operator = bundle(found, m.TOPOLOGY_OPERATOR)["urn"]
+    cluster_operator = bundle(found, mq.CLUSTER_OPERATOR)["urn"]
+    topology_operator = bundle(found, mq.TOPOLOGY_OPERATOR)["urn"]
     rabbitmq = [r for r in found.custom() if r["type"].startswith("kubernetes:rabbitmq.com/")]
     assert rabbitmq
     for resource in rabbitmq:
@@ -353,7 +335,7 @@ def test_the_topology_operator_trusts_the_internal_ca_in_the_cluster_only() -> N
             "readOnly": True,
         }
     ]
-    assert {copy_["urn"], bundle(plan, m.TOPOLOGY_OPERATOR)["urn"]} <= set(patch["dependencies"])
+    assert {copy_["urn"], bundle(plan, mq.TOPOLOGY_OPERATOR)["urn"]} <= set(patch["dependencies"])
     # Topology objects are reconciled only by an operator that can verify the broker.
     assert patch["urn"] in one(plan, "Vhost", "orders")["dependencies"]
     # Amazon MQ's certificate chains to a public root: nothing to mount.
@@ -364,7 +346,7 @@ def test_the_trust_patch_is_a_valid_change_of_the_bundles_deployment() -> None:
     """Applied to the Deployment as the bundle declares it, the patch still validates strictly."""
     (patch,) = of(built("kubernetes", True)[0], "DeploymentPatch")
     pod = patch["inputs"]["spec"]["template"]["spec"]
-    selector = dict(m.TOPOLOGY_OPERATOR_PODS)
+    selector = dict(mq.TOPOLOGY_OPERATOR_PODS)
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -409,14 +391,14 @@ def test_the_operators_namespace_gets_the_platform_baseline(plan: str) -> None:
     for resource in [*of(found, "NetworkPolicy"), *of(found, "ResourceQuota"), labels_patch]:
         if resource["inputs"]["metadata"].get("namespace", "rabbitmq-system") == "rabbitmq-system":
             # The bundles create the namespace: nothing goes in before it exists.
-            assert bundle(found, m.CLUSTER_OPERATOR)["urn"] in resource["dependencies"]
-            assert bundle(found, m.TOPOLOGY_OPERATOR)["urn"] in resource["dependencies"]
+            assert bundle(found, mq.CLUSTER_OPERATOR)["urn"] in resource["dependencies"]
+            assert bundle(found, mq.TOPOLOGY_OPERATOR)["urn"] in resource["dependencies"]
 
 
 def test_the_topology_operator_reaches_the_broker_management_api_only() -> None:
     policies = policies_in(built("kubernetes", False)[0], "rabbitmq-system")
     (rule,) = policies["allow-topology-to-broker"]["egress"]
-    assert policies["allow-topology-to-broker"]["podSelector"] == {"matchLabels": m.TOPOLOGY_OPERATOR_PODS}
+    assert policies["allow-topology-to-broker"]["podSelector"] == {"matchLabels": mq.TOPOLOGY_OPERATOR_PODS}
     assert rule["to"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "messaging"}},
@@ -586,6 +568,77 @@ def test_vhosts_queues_and_the_broker_are_protected_in_prod(plan: str) -> None:
     )
 
 
+# -- the topology operator's CRDs outlive its bundle and the objects ---------------------------------------
+
+
+def topology_crds(plan: Plan) -> list[dict[str, Any]]:
+    return [r for r in plan.of_type(CONFIG_FILE) if "/config/crd/bases/" in r["inputs"]["file"]]
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS))
+def test_the_topology_crds_are_managed_apart_from_the_bundle_and_outlive_the_objects(plan: str) -> None:
+    """Deleting a CRD deletes every object of its kind (https://kubernetes.io/docs/tasks/extend-kubernetes/
+    custom-resources/custom-resource-definitions/#delete-a-customresourcedefinition): the retained Vhosts
+    and Queues are safe only if no bundle delete or replacement can take their CRDs with it."""
+    found = PLANS[plan]()
+    crds = topology_crds(found)
+    pinned = mq.TOPOLOGY_OPERATOR.version
+    assert sorted(r["inputs"]["file"] for r in crds) == sorted(
+        f"https://raw.githubusercontent.com/rabbitmq/messaging-topology-operator/{pinned}/config/crd/bases/"
+        f"rabbitmq.com_{plural}.yaml"
+        for plural in mq.TOPOLOGY_CRD_PLURALS
+    )
+    urns = {r["urn"] for r in crds}
+    for crd in crds:
+        # Not protected (a CRD holds no data, a destroy must pass it); its CRD children are retained
+        # per environment by a transform (test_the_crd_transforms_retain_only_crds).
+        assert crd["protect"] is False, name_of(crd)
+        assert crd["provider"].startswith(K8S_PROVIDER)
+    # The bundle comes after them (so destroy removes the operator first) and keeps its own copies.
+    topology_operator = bundle(found, mq.TOPOLOGY_OPERATOR)
+    assert urns <= set(topology_operator["dependencies"])
+    # Every topology object waits for the CRDs (create), directly or through the bundle, and so is
+    # deleted before them (destroy).
+    by_urn = {r["urn"]: r for r in found.resources}
+
+    def waits_for(urn: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(by_urn[urn].get("dependencies") or [])
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo += by_urn[dep].get("dependencies") or [] if dep in by_urn else []
+        return seen
+
+    for resource in found.custom():
+        if resource["type"].startswith("kubernetes:rabbitmq.com/") and not resource["type"].endswith(
+            ":RabbitmqCluster"
+        ):
+            assert urns <= waits_for(resource["urn"]), name_of(resource)
+
+
+def _transformed(transform: Any, type_: str) -> pulumi.ResourceOptions | None:
+    args = pulumi.ResourceTransformArgs(
+        custom=True, type_=type_, name="x", props={}, opts=pulumi.ResourceOptions()
+    )
+    result = transform(args)
+    return None if result is None else result.opts
+
+
+def test_the_crd_transforms_retain_only_crds() -> None:
+    crd = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+    # The bundle never deletes a CRD it shipped, in any environment.
+    kept = _transformed(operators.bundle_keeps_its_crds, crd)
+    assert kept is not None and kept.retain_on_delete is True
+    assert _transformed(operators.bundle_keeps_its_crds, "kubernetes:apps/v1:Deployment") is None
+    # The managed CRDs are retained where the environment keeps its stateful resources.
+    for retain in (True, False):
+        opts = _transformed(operators.keep_crds(retain=retain), crd)
+        assert opts is not None and opts.retain_on_delete is retain and not opts.protect
+    assert _transformed(operators.keep_crds(retain=True), "kubernetes:core/v1:Namespace") is None
+
+
 # -- the in-cluster broker ---------------------------------------------------------------------------------
 
 
@@ -601,7 +654,7 @@ def test_the_cluster_serves_tls_only_with_an_internal_ca_certificate() -> None:
     names = tls["inputs"]["spec"]["dnsNames"]
     # The client Service, and every node through the headless Service (peers verify each other's names).
     assert {"rabbitmq.messaging.svc", "*.rabbitmq-nodes.messaging"} <= set(names)
-    assert m.MANAGEMENT_URI.removeprefix("https://").removesuffix(":15671") in names
+    assert mq.MANAGEMENT_URI.removeprefix("https://").removesuffix(":15671") in names
     # TLS 1.2 and 1.3 only, on AMQPS and the management API.
     assert sorted(cluster["rabbitmq"]["additionalConfig"].splitlines()) == [
         "management.ssl.versions.1 = tlsv1.3",
@@ -623,7 +676,7 @@ def test_the_cluster_is_pinned_persistent_and_spread(prod: bool) -> None:
     assert re.fullmatch(r"rabbitmq:\d+\.\d+\.\d+-management", spec["image"])
     assert spec["replicas"] == (3 if prod else 1)
     assert spec["persistence"] == {"storage": "20Gi" if prod else "5Gi"}
-    assert spec["resources"] == (m.LARGE_BROKER if prod else m.SMALL_BROKER)
+    assert spec["resources"] == (mq.LARGE_BROKER if prod else mq.SMALL_BROKER)
     assert spec["resources"]["requests"]["memory"] == spec["resources"]["limits"]["memory"]
     anti = (
         spec.get("affinity", {})
@@ -632,10 +685,10 @@ def test_the_cluster_is_pinned_persistent_and_spread(prod: bool) -> None:
     )
     if prod:
         assert anti == [
-            {"labelSelector": {"matchLabels": m.BROKER_PODS}, "topologyKey": "kubernetes.io/hostname"}
+            {"labelSelector": {"matchLabels": mq.BROKER_PODS}, "topologyKey": "kubernetes.io/hostname"}
         ]
         budget = one(plan, "PodDisruptionBudget", "rabbitmq")["inputs"]["spec"]
-        assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": m.BROKER_PODS}}
+        assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": mq.BROKER_PODS}}
     else:
         assert anti is None and not of(plan, "PodDisruptionBudget")
     # Topology objects from `messaging` only.
@@ -704,7 +757,7 @@ def stand_in_broker_pod() -> dict[str, Any]:
         "metadata": {
             "name": "rabbitmq-server-0",
             "namespace": "messaging",
-            "labels": template["metadata"]["labels"] | m.BROKER_PODS,
+            "labels": template["metadata"]["labels"] | mq.BROKER_PODS,
         },
         "spec": {
             "securityContext": template["spec"]["securityContext"],
@@ -716,24 +769,11 @@ def stand_in_broker_pod() -> dict[str, Any]:
     }
 
 
-POD_RULES = (
-    "container-non-root",
-    "container-no-privilege",
-    "container-read-only-root-fs",
-    "container-drop-all-capabilities",
-    "pod-seccomp-runtime-default",
-    "pod-restricted-volumes",
-    "container-resources",
-    "image-pinned",
-)
-
-
 def test_broker_pods_meet_the_platform_workload_rules() -> None:
     manifest = stand_in_broker_pod()
     assert schemas.validate_core(manifest, "1.33") == []
+    assert pod_rules.violations(manifest) == {}
     resource = Resource("urn:stand-in", POD, "rabbitmq-server-0", manifest)
-    for rule in POD_RULES:
-        assert catalog.rule(rule).evaluate(resource) == [], rule
     assert manifest["spec"]["securityContext"]["runAsUser"] >= 10000
     # Out of the mesh: the broker terminates its own TLS and authenticates clients by password.
     assert manifest["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
@@ -761,7 +801,7 @@ def test_the_broker_namespace_is_restricted_and_sized_for_the_cluster(prod: bool
     assert namespace.get("istio-injection") == ("disabled" if prod else None)
     hard = one(plan, "ResourceQuota", namespace="messaging")["inputs"]["spec"]["hard"]
     replicas = 3 if prod else 1
-    resources = m.LARGE_BROKER if prod else m.SMALL_BROKER
+    resources = mq.LARGE_BROKER if prod else mq.SMALL_BROKER
     assert hard["pods"] == hard["persistentvolumeclaims"] == str(replicas)
     assert hard["requests.storage"] == f"{replicas * (20 if prod else 5)}Gi"
     assert hard["limits.memory"] == f"{replicas * (2048 if prod else 1024)}Mi"
@@ -793,7 +833,7 @@ def test_broker_network_admits_only_clients_the_operator_vault_and_peers() -> No
     assert management["from"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "rabbitmq-system"}},
-            "podSelector": {"matchLabels": m.TOPOLOGY_OPERATOR_PODS},
+            "podSelector": {"matchLabels": mq.TOPOLOGY_OPERATOR_PODS},
         },
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vault"}},
@@ -802,7 +842,7 @@ def test_broker_network_admits_only_clients_the_operator_vault_and_peers() -> No
     ]
     assert [p["port"] for p in management["ports"]] == [15671]
     peers = policies["allow-cluster-peers"]
-    broker = [{"podSelector": {"matchLabels": m.BROKER_PODS}}]
+    broker = [{"podSelector": {"matchLabels": mq.BROKER_PODS}}]
     assert peers["ingress"][0]["from"] == broker and peers["egress"][0]["to"] == broker
     assert [(p["port"], p.get("endPort")) for p in peers["ingress"][0]["ports"]] == [
         (4369, None),
@@ -815,7 +855,7 @@ def test_broker_network_admits_only_clients_the_operator_vault_and_peers() -> No
     # Every allow selects the broker pods; nothing else runs here.
     for name, policy in policies.items():
         if name not in ("default-deny", "allow-dns"):
-            assert policy["podSelector"] == {"matchLabels": m.BROKER_PODS}, name
+            assert policy["podSelector"] == {"matchLabels": mq.BROKER_PODS}, name
 
 
 def test_explicit_client_namespaces_replace_the_service_names() -> None:
@@ -887,12 +927,16 @@ def test_amazon_mq_is_private_logged_and_upgraded_by_aws(prod: bool) -> None:
 def test_the_broker_security_group_admits_named_clients_on_two_ports() -> None:
     plan, _ = built("aws", True)
     (group,) = plan.of_type(SECURITY_GROUP)
-    rules = group["inputs"]["ingress"]
-    assert sorted((r["fromPort"], r["toPort"], r["securityGroups"][0]) for r in rules) == [
+    # Separate rules, not inline ones: the group names no client group, so it (and the broker) need not
+    # wait for the clients' groups (the EKS cluster's among them).
+    assert "ingress" not in group["inputs"]
+    rules = [r["inputs"] for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")]
+    assert sorted((r["fromPort"], r["toPort"], r["referencedSecurityGroupId"]) for r in rules) == [
         (443, 443, "sg-0cluster"),
         (5671, 5671, "sg-0pods"),
     ]
-    assert all(not r.get("cidrBlocks") and not r.get("ipv6CidrBlocks") for r in rules)
+    assert all(r["securityGroupId"] == group["outputs"]["id"] for r in rules)
+    assert all(not r.get("cidrIpv4") and not r.get("cidrIpv6") for r in rules)
     assert group["inputs"]["egress"] == []
     egress = {
         name_of(r): r["inputs"]
@@ -1066,7 +1110,7 @@ def test_a_plain_password_or_a_pointless_broker_is_refused() -> None:
 IN_CLUSTER_BROKER = [
     {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "messaging"}},
-        "podSelector": {"matchLabels": m.BROKER_PODS},
+        "podSelector": {"matchLabels": mq.BROKER_PODS},
     }
 ]
 
@@ -1086,7 +1130,7 @@ def test_service_namespaces_get_an_egress_rule_to_the_broker_only(
         k8s.networking.v1.NetworkPolicy(
             "allow-broker",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="allow-broker", namespace="orders"),
-            spec=m.broker_egress(on_aws, vpc_cidr),
+            spec=mq.broker_egress(on_aws, vpc_cidr),
             opts=pulumi.ResourceOptions(provider=k8s.Provider("k8s")),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -14,6 +15,7 @@ from components.paved_road.service_network import Peer
 from rampart.config import ServiceSpec, Sizing
 from rampart.offline.mocks import PlanMocks
 from rampart.offline.plan import Plan
+from tests.conftest import planned
 from tests.support.harness import cluster_handle, plan_of
 
 ORDERS = ServiceSpec.model_validate(
@@ -288,3 +290,41 @@ def test_address_output_is_the_cluster_dns_name(sdk_mocks: None) -> pulumi.Outpu
         assert namespace == "orders"
 
     return pulumi.Output.all(service.address, service.namespace).apply(check)
+
+
+def test_in_the_mesh_the_deployment_waits_for_the_sidecar_injector() -> None:
+    """Istio injects the sidecar in a mutating webhook at pod creation: pods created before istiod
+    serves it run without one (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/).
+    The Deployment therefore depends on everything the mesh reports ready, istiod among it."""
+
+    def program() -> None:
+        istiod = pulumi.CustomResource("rampart:test:Injector", "mesh-istiod", {})
+        Microservice(
+            ORDERS.name,
+            MicroserviceArgs(
+                spec=ORDERS,
+                environment="dev",
+                sizing=Sizing(),
+                cluster=cluster_handle(False),
+                mesh=dataclasses.replace(MESH, ready=[istiod]),
+            ),
+        )
+
+    plan = plan_of(program)
+    (deployment,) = plan.of_type("kubernetes:apps/v1:Deployment")
+    assert any(dep.endswith("::mesh-istiod") for dep in deployment["dependencies"])
+    # Out of the mesh there is nothing to wait for.
+    (plain,) = build().of_type("kubernetes:apps/v1:Deployment")
+    assert not any("istiod" in dep for dep in plain["dependencies"])
+
+
+@pytest.mark.parametrize("stack", ["local"])
+def test_every_service_deployment_of_a_stack_waits_for_istiod(stack: str) -> None:
+    plan = planned(stack)
+    [istiod] = [
+        r["urn"] for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["inputs"]["name"] == "istiod"
+    ]
+    deployments = plan.of_type("kubernetes:apps/v1:Deployment")
+    assert deployments
+    for deployment in deployments:
+        assert istiod in deployment["dependencies"], deployment["urn"]

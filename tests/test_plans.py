@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 from collections import Counter
 
@@ -10,10 +11,10 @@ import pytest
 from rampart.config import ConfigError
 from rampart.offline.mocks import PlanMocks
 from rampart.offline.monitor import CapturingMonitor
-from rampart.offline.plan import PROVIDER_PREFIX
+from rampart.offline.plan import PROVIDER_PREFIX, SOURCE_DATE_EPOCH, canonical_order
 from rampart.offline.project import load_project, load_stack_config
 from rampart.offline.runner import capture, run_plan
-from tests.conftest import STACKS, planned, stack_config
+from tests.conftest import planned, stack_config
 from tests.support.reference import PROJECT_ROOT
 
 PAVED_ROAD = {
@@ -29,7 +30,7 @@ PAVED_ROAD = {
 
 
 def test_every_environment_has_a_stack_file() -> None:
-    assert set(STACKS) >= {"local", "dev", "staging", "prod"}
+    assert set(load_project(PROJECT_ROOT).stacks()) >= {"local", "dev", "staging", "prod"}
 
 
 def test_every_service_gets_its_paved_road(stack: str) -> None:
@@ -118,40 +119,66 @@ def test_stack_outputs_name_every_service(stack: str) -> None:
     outputs = planned(stack).stack_outputs()
     config = stack_config(stack)
     assert outputs["environment"] == config.environment
-    assert set(outputs["services"]) == {s.name for s in config.services}
-    assert outputs["services"]["orders"] == "orders.orders.svc.cluster.local:8080"
+    assert outputs["services"] == {
+        s.name: f"{s.name}.{s.name}.svc.cluster.local:{s.port}" for s in config.services
+    }
 
 
-def test_sample_catalog_is_realistic(stack: str) -> None:
+def test_the_sample_stacks_show_every_feature(stack: str) -> None:
+    """The samples are the demo: each uses every feature (which services do so is theirs to change)."""
     config = stack_config(stack)
-    assert len(config.services) >= 5
-    orders = config.service("orders")
-    assert {"payments", "inventory"} <= set(orders.calls)
-    assert orders.routes and orders.database is not None
-    notifications = config.service("notifications")
-    assert notifications.queue.consumes and not notifications.routes
+    assert any(s.calls for s in config.services)
+    assert any(s.routes for s in config.services)
+    assert any(s.database for s in config.services)
+    assert any(s.queue.publishes for s in config.services) and any(s.queue.consumes for s in config.services)
     strategies = {s.load_balancing for s in config.services}
     assert strategies == {"round_robin", "least_request", "source_ip_hash"}
 
 
-def test_plans_are_deterministic() -> None:
+def test_plans_are_byte_for_byte_repeatable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same config gives the same export: resources and dependencies in one order, no clock."""
+    monkeypatch.delenv(SOURCE_DATE_EPOCH, raising=False)
     first, second = planned("local"), run_plan("local", PROJECT_ROOT)
-    assert sorted(r["urn"] for r in first.resources) == sorted(r["urn"] for r in second.resources)
-    by_urn = second.by_urn()
-    for resource in first.resources:
-        assert resource["inputs"] == by_urn[resource["urn"]]["inputs"], resource["urn"]
-        assert resource.get("id") == by_urn[resource["urn"]].get("id")
+    assert first.to_json() == second.to_json()
+    document = json.loads(first.to_json())
+    assert document["deployment"]["manifest"]["time"] == "1970-01-01T00:00:00+00:00"
+    resources = document["deployment"]["resources"]
+    assert all(r["dependencies"] == sorted(r["dependencies"]) for r in resources)
+    monkeypatch.setenv(SOURCE_DATE_EPOCH, "1700000000")
+    assert json.loads(first.to_json())["deployment"]["manifest"]["time"] == "2023-11-14T22:13:20+00:00"
+
+
+def test_the_canonical_order_does_not_depend_on_registration_order() -> None:
+    resources = planned("local").resources
+    shuffled = list(reversed(resources))
+    reordered = canonical_order([{**r, "dependencies": list(reversed(r["dependencies"]))} for r in shuffled])
+    assert reordered == resources
+    placed: set[str] = set()
+    for resource in reordered:
+        provider = resource.get("provider")
+        needs = [
+            resource.get("parent"),
+            *resource["dependencies"],
+            provider.rsplit("::", 1)[0] if provider else None,
+        ]
+        assert all(urn is None or urn in placed for urn in needs), resource["urn"]
+        placed.add(resource["urn"])
 
 
 def test_bad_config_stops_before_any_resource_is_registered() -> None:
     project = load_project(PROJECT_ROOT)
     values = dict(load_stack_config(project, "local").values)
-    values["rampart:services"] = values["rampart:services"].replace(
-        '"calls": ["payments"', '"calls": ["paymnts"'
-    )
+    first = json.loads(values["rampart:services"])[0]
+    overrides = json.loads(values.get("rampart:service_overrides", "{}"))
+    overrides.setdefault(first, {})["calls"] = ["no-such-service"]
+    values["rampart:service_overrides"] = json.dumps(overrides)
     monitor = CapturingMonitor(PlanMocks())
-    with pytest.raises(ConfigError, match=r"services\[0\]\.calls\[0\]: unknown service 'paymnts'"):
+    expected = rf"rampart:service_overrides\.{first}\.calls\[0\]: unknown service 'no-such-service'"
+    with pytest.raises(ConfigError, match=expected):
         capture(
-            lambda: runpy.run_path(str(project.main), run_name="__main__"), config=values, monitor=monitor
+            lambda: runpy.run_path(str(project.main), run_name="__main__"),
+            stack="local",
+            config=values,
+            monitor=monitor,
         )
     assert [r["type"] for r in monitor.registrations] == ["pulumi:pulumi:Stack"]

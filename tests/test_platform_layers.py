@@ -71,7 +71,9 @@ def test_traffic_policy_and_token_checks_per_service(stack: str) -> None:
 def test_gateway_plugins_on_every_public_route_and_certificates(stack: str) -> None:
     plan = planned(stack)
     kong = release(plan, "ingress")
-    assert kong["values"]["gateway"]["proxy"]["type"] == "LoadBalancer"
+    # aws: the NLB; local: NodePort (kind/k3d have no load-balancer implementation).
+    expected = "LoadBalancer" if stack_config(stack).target == "aws" else "NodePort"
+    assert kong["values"]["gateway"]["proxy"]["type"] == expected
     for spec in stack_config(stack).services:
         ingresses = objects(plan, "Ingress", spec.name)
         assert len(ingresses) == len(spec.routes), spec.name
@@ -130,7 +132,11 @@ def test_every_service_is_monitored_alerted_and_has_a_dashboard(stack: str) -> N
         for rule in group["rules"]
         if "alert" in rule
     }
-    assert len(platform_alerts) >= 6
+    # The database alerts read CloudNativePG's exporter: only where it runs (not on aws, issue 14).
+    database_alerts = {"DatabaseDown", "DatabaseReplicationLag"}
+    in_cluster_databases = stack_config(stack).target != "aws"
+    assert (database_alerts <= platform_alerts) is in_cluster_databases
+    assert len(platform_alerts - database_alerts) >= 4
 
 
 def test_logs_and_traces(stack: str) -> None:

@@ -29,11 +29,11 @@ def test_the_schema_check_would_catch_a_bad_project_file() -> None:
     assert errors
 
 
-def test_every_stack_uses_the_passphrase_provider_and_the_rampart_namespace() -> None:
+def test_every_stack_uses_the_rampart_namespace() -> None:
+    """(Which secrets provider each stack uses: tests/test_secrets_provider.py.)"""
     project = load_project(PROJECT_ROOT)
     assert project.stacks() == ["dev", "local", "prod", "staging"]
     for stack in project.stacks():
         document = yaml.safe_load(project.stack_file(stack).read_text())
-        assert document["secretsprovider"] == "passphrase"
         assert all(key.startswith("rampart:") for key in document["config"])
         assert document["config"]["rampart:environment"] == stack

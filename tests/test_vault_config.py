@@ -28,13 +28,13 @@ from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
+from tests.support.plans import K8S_PROVIDER
 from tests.support.reference import crd_schemas
 
 NAME = "vault-config"
 VAULT_PROVIDER = (
     f"urn:pulumi:test::rampart::rampart:secrets:VaultConfiguration$pulumi:providers:vault::{NAME}-vault::"
 )
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
 VSO_NAMESPACE = "vault-secrets-operator-system"
 
 # Plaintext stand-ins for the real secrets: none may appear in the plan except as a secret object.
@@ -92,7 +92,7 @@ def args(**changes: Any) -> VaultConfigArgs:
         "broker": (BROKER_URI, "vault", pulumi.Output.secret(BROKER_PASSWORD)),
         "vso_namespace": VSO_NAMESPACE,
         "vault_connection": "default",
-        "kubernetes_provider": k8s.Provider("k8s"),
+        "provider": k8s.Provider("k8s"),
         "environment": "dev",
     }
     return VaultConfigArgs(**(base | changes))

@@ -5,11 +5,12 @@ database, operator objects that validate, and the token never in plaintext."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from components.secrets.vault_chart import server_dns_names
 from components.secrets.vault_policies import parse_policy
 from rampart.offline import values
 from rampart.offline.gate import discover_packs, run_gate
@@ -18,28 +19,49 @@ from rampart.offline.plan import Plan
 from rampart.offline.runner import run_plan
 from tests.conftest import stack_config
 from tests.support import schemas
+from tests.support.project import stack_document, temp_project
 from tests.support.reference import PROJECT_ROOT, crd_schemas
+from tests.support.tls import TEST_CA_PEM
 from tests.test_vault_config import glob_matches
 
 CIPHERTEXT = "v1:cGhhc2UyLXRva2Vu:c2VjcmV0"
 
 
+# As `rampart vault-phase2` sets a stack up: the port-forward's address and the CA it pinned.
+LOCAL_ADDRESS = "https://127.0.0.1:8200"
+CA_FILE = "stacks/vault-ca/prod.pem"
+
+
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    root = tmp_path_factory.mktemp("phase2")
-    document = yaml.safe_load((PROJECT_ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
-    document["config"]["rampart:vault"]["configure"] = True
-    document["config"]["rampart:vault_token"] = {"secure": CIPHERTEXT}
-    (root / "stacks").mkdir()
-    (root / "stacks" / "Pulumi.prod.yaml").write_text(yaml.safe_dump(document))
-    project = {
-        "name": "rampart",
-        "runtime": "python",
-        "main": str(PROJECT_ROOT / "infra"),
-        "stackConfigDir": "stacks",
+    document = stack_document("prod")
+    document["config"]["rampart:vault"] |= {
+        "configure": True,
+        "address": LOCAL_ADDRESS,
+        "ca_cert_file": CA_FILE,
     }
-    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project))
-    return run_plan("prod", root)
+    document["config"]["rampart:vault_token"] = {"secure": CIPHERTEXT}
+    # What `pulumi stack init --secrets-provider awskms://...` writes beside the first secret.
+    document["encryptedkey"] = "cmFtcGFydC1vZmZsaW5lLWRhdGEta2V5"
+    root = temp_project(tmp_path_factory.mktemp("phase2"), {"prod": document})
+    (root / CA_FILE).parent.mkdir(parents=True)
+    (root / CA_FILE).write_text(TEST_CA_PEM)
+    # The provider takes the CA as a file: the program copies it into a private cache directory.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        return run_plan("prod", root)
+
+
+def test_the_provider_verifies_vault_by_its_ca_and_in_cluster_name(captured: Plan) -> None:
+    """Through the port-forward the provider dials 127.0.0.1, which Vault's certificate does not name:
+    it must verify the in-cluster name on that certificate against the pinned CA, never skip."""
+    (provider,) = captured.of_type("pulumi:providers:vault")
+    inputs = provider["inputs"]
+    assert inputs["address"] == LOCAL_ADDRESS
+    assert inputs["tlsServerName"] == "vault.vault.svc"
+    assert inputs["tlsServerName"] in server_dns_names(3)  # a name the certificate carries
+    assert Path(inputs["caCertFile"]).read_text() == TEST_CA_PEM
+    assert json.loads(str(inputs["skipTlsVerify"])) is False
 
 
 def of(captured: Plan, type_: str) -> list[dict[str, Any]]:

@@ -20,26 +20,33 @@ import yaml
 from components.certificates.cert_manager import ACME_ISSUER, CertificatesHandle
 from components.core import netpol
 from components.mesh.istio import MeshHandle
-from components.secrets import vault_server as v
+from components.secrets import vault_chart as v
 from components.secrets.vault_server import AwsKmsSeal, VaultAws, VaultHandle, VaultServer, VaultServerArgs
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
 from policies.rules.kubernetes import DEPLOYMENT, POD
 from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
-from tests.support import schemas
+from tests.support import pod_rules, schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_keys
+from tests.support.plans import (
+    AWS_PROVIDER,
+    K8S_PROVIDER,
+    RELEASE,
+    TAGS,
+    checked_pod_identity,
+    layer_rules,
+    name_of,
+    of,
+    one,
+)
 from tests.support.reference import crd_schemas, helm_values
 
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
-AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/rampart-prod"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary"
-TAGS = {"environment": "prod", "owner": "platform", "cost-center": "cc-1"}
 ISSUER = "rampart-ca"
 MESH = MeshHandle(
     root_namespace="istio-system",
@@ -94,6 +101,8 @@ def build(
                 storage_class="gp3" if on_aws else None,
                 storage_gb=20,
                 backend_ports=backend_ports,
+                # As the prod stack's context hands it over.
+                protect=on_aws,
             ),
             opts=opts,
         )
@@ -109,21 +118,6 @@ PLANS: dict[str, Callable[[], Plan]] = {
 }
 
 
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str, name: str | None = None, namespace: str | None = None) -> dict[str, Any]:
-    found = [
-        r
-        for r in of(plan, kind)
-        if (name is None or r["inputs"]["metadata"]["name"] == name)
-        and (namespace is None or r["inputs"]["metadata"].get("namespace") == namespace)
-    ]
-    assert len(found) == 1, f"{kind} {name}: {len(found)}"
-    return found[0]
-
-
 def release(plan: Plan, release_name: str) -> dict[str, Any]:
     (found,) = [r for r in plan.of_type(RELEASE) if r["inputs"]["name"] == release_name]
     return found
@@ -131,10 +125,6 @@ def release(plan: Plan, release_name: str) -> dict[str, Any]:
 
 def values_of(plan: Plan, release_name: str) -> dict[str, Any]:
     return release(plan, release_name)["inputs"]["values"]  # type: ignore[no-any-return]
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 def merged(defaults: Any, values: Any) -> Any:
@@ -184,6 +174,9 @@ listener "tcp" {
   tls_key_file = "/vault/userconfig/vault-tls/tls.key"
   tls_client_ca_file = "/vault/userconfig/vault-tls/ca.crt"
   tls_min_version = "tls12"
+  telemetry {
+    unauthenticated_metrics_access = true
+  }
 }
 
 storage "raft" {
@@ -191,6 +184,11 @@ storage "raft" {
 }
 
 service_registration "kubernetes" {
+}
+
+telemetry {
+  prometheus_retention_time = "60s"
+  disable_hostname = true
 }
 """
 
@@ -454,12 +452,14 @@ def vault_pod() -> dict[str, Any]:
         {"name": "home", "emptyDir": {}},
         {"name": "data", "persistentVolumeClaim": {"claimName": "data-vault-0"}},
     ]
-    return stand_in_pod(
+    manifest = stand_in_pod(
         "vault",
         server["statefulSet"]["securityContext"]["pod"],
-        [container],
+        [container, *server["extraContainers"]],
         [*server["volumes"], *chart_volumes],
     )
+    manifest["spec"]["shareProcessNamespace"] = server["shareProcessNamespace"]
+    return manifest
 
 
 def operator_pod() -> dict[str, Any]:
@@ -486,25 +486,10 @@ def operator_pod() -> dict[str, Any]:
     return stand_in_pod("vault-secrets-operator", controller["podSecurityContext"], containers, [podinfo])
 
 
-POD_RULES = (
-    "container-non-root",
-    "container-no-privilege",
-    "container-read-only-root-fs",
-    "container-drop-all-capabilities",
-    "pod-seccomp-runtime-default",
-    "pod-restricted-volumes",
-    "container-resources",
-    "container-probes",
-    "image-pinned",
-)
-
-
 @pytest.mark.parametrize("pod", [vault_pod, operator_pod], ids=["vault", "operator"])
 def test_chart_pods_meet_the_platform_workload_rules(pod: Callable[[], dict[str, Any]]) -> None:
     manifest = pod()
-    resource = Resource("urn:stand-in", POD, manifest["metadata"]["name"], manifest)
-    for rule in POD_RULES:
-        assert catalog.rule(rule).evaluate(resource) == [], rule
+    assert pod_rules.violations(manifest, (*pod_rules.RESTRICTED_POD_RULES, "container-probes")) == {}
     assert manifest["spec"]["securityContext"]["runAsUser"] >= 10000
 
 
@@ -530,6 +515,7 @@ def test_stand_in_pods_would_fail_without_our_contexts() -> None:
 def test_aws_adds_the_awskms_seal_with_the_layers_own_key() -> None:
     plan = build(3, on_aws=True, mesh=True)
     key = one(plan, "Key")
+    # Protected as the (prod) context says: losing the unseal key loses every secret.
     assert key["inputs"]["enableKeyRotation"] is True and key["protect"] is True
     key_id = key["outputs"]["keyId"]
     for path in SERVER_CONFIG_PATHS:
@@ -550,15 +536,9 @@ def test_unseal_role_touches_only_that_key_and_only_for_vaults_service_account()
         "Resource": [key_arn],
     }
     role = one(plan, "Role")
-    (trust,) = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
-    assert trust["Condition"]["StringEquals"] == {
-        "aws:RequestTag/eks-cluster-arn": CLUSTER_ARN,
-        "aws:RequestTag/kubernetes-namespace": "vault",
-        "aws:RequestTag/kubernetes-service-account": "vault",
-    }
-    assert role["inputs"]["permissionsBoundary"] == BOUNDARY
-    association = one(plan, "PodIdentityAssociation")
-    assert (association["inputs"]["namespace"], association["inputs"]["serviceAccount"]) == ("vault", "vault")
+    association = checked_pod_identity(
+        plan, role, cluster_arn=CLUSTER_ARN, namespace="vault", service_account="vault", boundary=BOUNDARY
+    )
     # Credentials are injected at pod start: the association exists before the servers.
     assert association["urn"] in release(plan, "vault")["dependencies"]
 
@@ -658,7 +638,8 @@ def test_quotas_fit_what_the_charts_run(replicas: int) -> None:
     assert vault_hard["pods"] == str(replicas)
     assert vault_hard["persistentvolumeclaims"] == str(2 * replicas)
     assert vault_hard["requests.storage"] == f"{2 * replicas * 20}Gi"
-    assert vault_hard["limits.memory"] == f"{replicas * 1024}Mi"
+    # Each server (1Gi) with its TLS reloader (32Mi).
+    assert vault_hard["limits.memory"] == f"{replicas * (1024 + 32)}Mi"
     operator_hard = one(plan, "ResourceQuota", namespace="vault-secrets-operator-system")["inputs"]["spec"][
         "hard"
     ]
@@ -744,7 +725,7 @@ def findings(
     resources: list[Resource], pack: Pack, config: Mapping[str, Any] | None = None
 ) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for rule in catalog.rules_for(pack):
+    for rule in layer_rules(pack):
         try:
             if rule.is_stack_rule:
                 messages = [violation.message for violation in rule.evaluate_stack(resources, config)]
@@ -803,3 +784,61 @@ def test_the_handle_names_what_later_layers_need() -> None:
     assert (handle.namespace, handle.operator_namespace) == ("vault", "vault-secrets-operator-system")
     assert (handle.ca_secret, handle.connection_name) == ("vault-client-ca", "default")
     assert [type(r) for r in handle.ready] == [k8s.helm.v3.Release] * 2 + [k8s.apiextensions.CustomResource]
+
+
+# -- TLS renewal: SIGHUP -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_a_renewed_certificate_is_reloaded_by_sighup_from_a_sidecar(replicas: int) -> None:
+    """Vault keeps the listener certificate it loaded until SIGHUP or a restart
+    (https://support.hashicorp.com/hc/en-us/articles/5767318985107-Vault-SIGHUP-Behavior); the chart's
+    update strategy is OnDelete. A sidecar in the shared process namespace (vault chart
+    `server.shareProcessNamespace`) signals the server when cert-manager's renewal lands."""
+    server = values_of(build(replicas), "vault")["server"]
+    assert server["shareProcessNamespace"] is True
+    (reloader,) = server["extraContainers"]
+    assert reloader["name"] == v.TLS_RELOADER
+    # The very image the server runs, which the chart pins by default.
+    defaults = chart_defaults("vault")["server"]["image"]
+    assert server["image"] == {"repository": defaults["repository"], "tag": defaults["tag"]}
+    assert reloader["image"] == f"{defaults['repository']}:{defaults['tag']}"
+    # It watches the file the listener serves, mounted from the same Secret.
+    assert f'tls_cert_file = "{reloader["volumeMounts"][0]["mountPath"]}/tls.crt"' in v.server_hcl(replicas)
+    assert {"name": v.SERVER_CERTIFICATE, "mountPath": v.TLS_DIR, "readOnly": True} in server["volumeMounts"]
+    assert "pkill -HUP -x vault" in reloader["command"][-1]
+    # Same uid as the server (a signal needs no capability then), and restricted.
+    context = reloader["securityContext"]
+    assert context["runAsUser"] == server["statefulSet"]["securityContext"]["pod"]["runAsUser"]
+    assert context["capabilities"] == {"drop": ["ALL"]} and context["allowPrivilegeEscalation"] is False
+    assert set(reloader["resources"]) == {"requests", "limits"}
+
+
+def test_the_reload_script_signals_vault_once_per_change(tmp_path: Any) -> None:
+    """The sidecar's script under sh, with a stand-in pkill that records its arguments."""
+    import subprocess
+    import time
+
+    certificate = tmp_path / "tls.crt"
+    certificate.write_text("first")
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pkill = bin_dir / "pkill"
+    pkill.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    pkill.chmod(0o755)
+    script = v.tls_reload_script(str(certificate), interval=1)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    process = subprocess.Popen(["/bin/sh", "-c", script], env=env, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(2.5)
+        assert not calls.exists()  # nothing changed: no signal
+        certificate.write_text("renewed")
+        deadline = time.monotonic() + 10
+        while not calls.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.5)
+    finally:
+        process.kill()
+        process.wait()
+    assert calls.read_text().splitlines() == ["-HUP -x vault"]

@@ -8,24 +8,23 @@ records of the one configured hosted zone.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core import charts, labels
+from components.certificates import NAMESPACE, SERVICE_ACCOUNT
+from components.core import charts, labels, netpol, quota, scheduling
+from components.core.base import InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
+from components.core.quota import Resources
 from components.targets.aws import iam
-from components.targets.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
 from rampart.config.models import Certificates as CertificatesConfig
-from rampart.config.types import cpu_millicores, memory_bytes
 
-NAMESPACE = "cert-manager"
 # The release name makes the controller's service account `cert-manager` (the chart's fullname).
 RELEASE_NAME = "cert-manager"
-SERVICE_ACCOUNT = "cert-manager"
 CHART = "cert-manager"
 CHART_REPOSITORY = "https://charts.jetstack.io"
 CHART_VERSION = "v1.21.1"
@@ -49,23 +48,13 @@ WEBHOOK_PORT = 10250
 # The API server (443 on EKS, 6443 on kubeadm/kind clusters) and the ACME server / Route 53 (443).
 API_AND_ACME_PORTS = (443, 6443)
 
-Resources = Mapping[str, Mapping[str, str]]
 # Requests and limits per chart component. The controller caches Certificates and Secrets, so it
 # gets the most memory; the webhook only validates and converts.
 RESOURCES: Mapping[str, Resources] = {
-    "controller": {
-        "requests": {"cpu": "50m", "memory": "128Mi"},
-        "limits": {"cpu": "500m", "memory": "512Mi"},
-    },
-    "webhook": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "128Mi"}},
-    "cainjector": {
-        "requests": {"cpu": "20m", "memory": "128Mi"},
-        "limits": {"cpu": "250m", "memory": "512Mi"},
-    },
-    "startupapicheck": {
-        "requests": {"cpu": "10m", "memory": "32Mi"},
-        "limits": {"cpu": "100m", "memory": "64Mi"},
-    },
+    "controller": quota.resources(requests=("50m", "128Mi"), limits=("500m", "512Mi")),
+    "webhook": quota.resources(requests=("20m", "64Mi"), limits=("250m", "128Mi")),
+    "cainjector": quota.resources(requests=("20m", "128Mi"), limits=("250m", "512Mi")),
+    "startupapicheck": quota.resources(requests=("10m", "32Mi"), limits=("100m", "64Mi")),
 }
 DEPLOYMENTS = ("controller", "webhook", "cainjector")
 # Selector labels the chart puts on each Deployment's pods (app.kubernetes.io/name).
@@ -103,6 +92,11 @@ class CertificatesHandle:
     namespace: str
     ready: list[pulumi.Resource]
 
+    def internal(self, *after: pulumi.Resource) -> CertificatesHandle:
+        """This handle for in-cluster names, which only the platform's own CA can sign (its Secrets
+        also carry the ca.crt clients verify with); certificates also wait for ``after``."""
+        return dataclasses.replace(self, cluster_issuer=self.internal_issuer, ready=[*self.ready, *after])
+
 
 def replicas_for(environment: str) -> int:
     # Two of each in prod: a drained node must not stop issuance or the admission webhook.
@@ -134,40 +128,23 @@ def route53_policy(partition: str, hosted_zone_id: str) -> str:
     )
 
 
-def _quantity_sum(amounts: Sequence[tuple[str, int]], kind: str) -> str:
-    if kind == "cpu":
-        return f"{sum(cpu_millicores(amount) * count for amount, count in amounts)}m"
-    return f"{math.ceil(sum(memory_bytes(amount) * count for amount, count in amounts) / 2**20)}Mi"
-
-
 def quota_hard(replicas: int) -> dict[str, str]:
     """Room for every pod the chart runs, plus one surge pod per Deployment during a rollout."""
     pods = dict.fromkeys(DEPLOYMENTS, replicas + 1) | {"startupapicheck": 1}
-    hard = {"pods": str(sum(pods.values()))}
-    for kind in ("requests", "limits"):
-        for resource in ("cpu", "memory"):
-            amounts = [(RESOURCES[component][kind][resource], count) for component, count in pods.items()]
-            hard[f"{kind}.{resource}"] = _quantity_sum(amounts, resource)
-    return hard | {"persistentvolumeclaims": "0", "services.loadbalancers": "0", "services.nodeports": "0"}
-
-
-def _spread(component: str) -> list[dict[str, object]]:
-    # Replicas on different nodes where possible, so one node loss leaves one running.
-    return [
-        {
-            "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": {labels.NAME: POD_NAMES[component]}},
-        }
-    ]
+    containers = [(RESOURCES[component], count) for component, count in pods.items()]
+    return (
+        quota.pods_total(sum(pods.values()), containers) | {"persistentvolumeclaims": "0"} | quota.NOT_EXPOSED
+    )
 
 
 def _component_values(component: str, replicas: int) -> dict[str, object]:
     values: dict[str, object] = {"replicaCount": replicas, "resources": RESOURCES[component]}
     if replicas > 1:
         values["podDisruptionBudget"] = {"enabled": True}
-        values["topologySpreadConstraints"] = _spread(component)
+        # Replicas on different nodes where possible, so one node loss leaves one running.
+        values["topologySpreadConstraints"] = [
+            scheduling.spread({labels.NAME: POD_NAMES[component]}, scheduling.HOST)
+        ]
     return values
 
 
@@ -187,42 +164,20 @@ def helm_values(config: CertificatesConfig, replicas: int) -> dict[str, object]:
     }
 
 
-def allow_api_and_acme_egress(aws: bool) -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_api_and_acme_egress(aws: bool) -> netpol.Spec:
     """Every cert-manager pod calls the API server; the controller also the ACME server and Route 53.
     Their addresses are not known in advance, so the rule is by port only."""
-    rules = [
-        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            ports=[
-                k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in API_AND_ACME_PORTS
-            ]
-        )
-    ]
+    rules = [netpol.EgressRule(ports=netpol.tcp(*API_AND_ACME_PORTS))]
     if aws:
         # The Pod Identity agent on the node hands out the Route 53 credentials.
-        rules.append(
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-                    for cidr in POD_IDENTITY_AGENT_CIDRS
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=80)],
-            )
-        )
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Egress"], egress=rules
-    )
+        rules.append(iam.to_pod_identity_agent())
+    return netpol.egress(None, rules)
 
 
-def allow_webhook_ingress() -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_webhook_ingress() -> netpol.Spec:
     """The API server calls the admission webhook; it is not a pod, so no selector can name it."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={labels.NAME: POD_NAMES["webhook"]}),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=WEBHOOK_PORT)]
-            )
-        ],
+    return netpol.ingress(
+        {labels.NAME: POD_NAMES["webhook"]}, [netpol.IngressRule(ports=netpol.tcp(WEBHOOK_PORT))]
     )
 
 
@@ -293,17 +248,15 @@ def certificate(
     )
 
 
-class Certificates(pulumi.ComponentResource):
+class Certificates(InClusterComponent):
     handle: CertificatesHandle
     route53_role: iam.PodIdentityRole | None
-    _provider: k8s.Provider
 
     def __init__(self, name: str, args: CertificatesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:tls:Certificates", name, {}, opts)
+        super().__init__("rampart:tls:Certificates", name, provider=args.provider, opts=opts)
         config = args.config
         replicas = replicas_for(args.environment)
         common = labels.common(args.environment) | {labels.NAME: RELEASE_NAME}
-        self._provider = args.provider
 
         self.route53_role = None
         if config.issuer == "acme" and args.aws is not None:
@@ -316,14 +269,12 @@ class Certificates(pulumi.ComponentResource):
             namespace=NAMESPACE,
             labels_=common,
             quota=quota_hard(replicas),
-            container_defaults=ContainerDefaults(
-                requests=RESOURCES["webhook"]["requests"], limits=RESOURCES["webhook"]["limits"]
-            ),
+            container_defaults=ContainerDefaults.of(RESOURCES["webhook"]),
             policies={
                 "allow-api-and-acme-egress": allow_api_and_acme_egress(self.route53_role is not None),
                 "allow-webhook-ingress": allow_webhook_ingress(),
             },
-            opts=self._on_cluster(),
+            opts=self.on_cluster(),
         )
         ns, baseline = created.name, created.resources
         identity = [self.route53_role] if self.route53_role is not None else []
@@ -334,7 +285,7 @@ class Certificates(pulumi.ComponentResource):
             namespace=ns,
             values=helm_values(config, replicas),
             # Pod Identity credentials are injected at pod start: the association must exist first.
-            opts=self._on_cluster(depends_on=[*args.depends_on, *baseline, *identity]),
+            opts=self.on_cluster(depends_on=[*args.depends_on, *baseline, *identity]),
         )
 
         # The internal CA always exists: in-cluster names (vault.vault.svc, ...) cannot get ACME
@@ -350,10 +301,6 @@ class Certificates(pulumi.ComponentResource):
             cluster_issuer=issuer, internal_issuer=CA_ISSUER, namespace=NAMESPACE, ready=[release, *issuers]
         )
         self.register_outputs({"clusterIssuer": issuer, "namespace": ns})
-
-    def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        # Every Kubernetes object names its provider: none may fall back to the ambient one.
-        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=list(depends_on))
 
     def _route53_role(self, name: str, config: CertificatesConfig, aws: AcmeAws) -> iam.PodIdentityRole:
         assert config.hosted_zone_id is not None  # enforced by the config model for `acme`
@@ -378,7 +325,7 @@ class Certificates(pulumi.ComponentResource):
             kind="ClusterIssuer",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=issuer),
             spec=dict(spec),
-            opts=self._on_cluster([after]),
+            opts=self.on_cluster([after]),
         )
 
     def _ca_chain(self, name: str, release: pulumi.Resource, ns: pulumi.Input[str]) -> list[pulumi.Resource]:
@@ -391,7 +338,7 @@ class Certificates(pulumi.ComponentResource):
             kind="Certificate",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=ROOT_CA_KEYPAIR, namespace=ns),
             spec=root_ca_spec(),
-            opts=self._on_cluster([self_signed]),
+            opts=self.on_cluster([self_signed]),
         )
         ca = self._cluster_issuer(name, CA_ISSUER, {"ca": {"secretName": ROOT_CA_KEYPAIR}}, root)
         return [self_signed, root, ca]

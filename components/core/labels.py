@@ -22,3 +22,8 @@ def common(environment: str) -> dict[str, str]:
 def selector(service: str) -> dict[str, str]:
     """The labels that select a service's pods: stable for the life of the service."""
     return {NAME: service}
+
+
+def workload_selector(service: str) -> dict[str, dict[str, str]]:
+    """A service's pods as Istio's policies select them (``selector.matchLabels``)."""
+    return {"matchLabels": selector(service)}

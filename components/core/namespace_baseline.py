@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core import labels
-from components.paved_road import service_network
+from components.core import labels, netpol
+from components.core.quota import Resources
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,11 @@ class ContainerDefaults:
 
     requests: Mapping[str, str]
     limits: Mapping[str, str]
+
+    @classmethod
+    def of(cls, resources: Resources) -> ContainerDefaults:
+        """The size of the namespace's main container, for whatever declares none."""
+        return cls(requests=resources["requests"], limits=resources["limits"])
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,33 @@ def namespace_baseline(
         opts=opts,
     )
     ns = created.metadata.name
+    resources = baseline_objects(
+        name,
+        namespace=ns,
+        labels_=labels_,
+        quota=quota,
+        container_defaults=container_defaults,
+        policies=policies,
+        opts=opts,
+    )
+    return Baseline(namespace=created, name=ns, resources=resources)
+
+
+def baseline_objects(
+    name: str,
+    *,
+    namespace: pulumi.Input[str],
+    labels_: Mapping[str, str],
+    quota: Mapping[str, str],
+    container_defaults: ContainerDefaults,
+    policies: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgs],
+    opts: pulumi.ResourceOptions,
+) -> list[pulumi.Resource]:
+    """The quota, limits and network policies of a namespace, also one that something else creates (an
+    operator's bundle): default-deny and DNS first, then ``policies``."""
 
     def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=dict(labels_))
+        return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=dict(labels_))
 
     resources: list[pulumi.Resource] = [
         k8s.core.v1.ResourceQuota(
@@ -76,15 +105,11 @@ def namespace_baseline(
             opts=opts,
         ),
     ]
-    all_policies = {
-        "default-deny": service_network.default_deny(),
-        "allow-dns": service_network.allow_dns(),
-        **policies,
-    }
+    all_policies = {"default-deny": netpol.default_deny(), "allow-dns": netpol.allow_dns(), **policies}
     for policy_name, policy_spec in all_policies.items():
         resources.append(
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy_name}", metadata=meta(policy_name), spec=policy_spec, opts=opts
             )
         )
-    return Baseline(namespace=created, name=ns, resources=resources)
+    return resources

@@ -27,8 +27,13 @@ class Sidecar:
 MESH_PROXY = Sidecar(cpu_request="50m", cpu_limit="500m", memory_request="64Mi", memory_limit="256Mi")
 
 
+def with_surge(replicas: int) -> int:
+    """Replicas plus the pods a rolling update surges."""
+    return replicas + math.ceil(replicas * SURGE_FRACTION)
+
+
 def pod_budget(spec: ServiceSpec) -> int:
-    return spec.replicas.max + math.ceil(spec.replicas.max * SURGE_FRACTION)
+    return with_surge(spec.replicas.max)
 
 
 def quota_hard(spec: ServiceSpec, headroom: float, sidecar: Sidecar | None = None) -> dict[str, str]:
@@ -59,6 +64,16 @@ def quota_hard(spec: ServiceSpec, headroom: float, sidecar: Sidecar | None = Non
 
 # requests/limits -> cpu/memory -> quantity, as a container declares its resources.
 Resources = Mapping[str, Mapping[str, str]]
+# Nothing in a platform namespace is exposed but through the gateway: no LoadBalancer, no NodePort.
+NOT_EXPOSED = {"services.loadbalancers": "0", "services.nodeports": "0"}
+
+
+def resources(*, requests: tuple[str, str], limits: tuple[str, str]) -> dict[str, dict[str, str]]:
+    """A container's resources from (cpu, memory) requests and limits."""
+    return {
+        "requests": {"cpu": requests[0], "memory": requests[1]},
+        "limits": {"cpu": limits[0], "memory": limits[1]},
+    }
 
 
 def containers_total(containers: Sequence[tuple[Resources, int]]) -> dict[str, str]:
@@ -70,6 +85,28 @@ def containers_total(containers: Sequence[tuple[Resources, int]]) -> dict[str, s
         hard[f"{kind}.cpu"] = f"{cpu}m"
         hard[f"{kind}.memory"] = f"{math.ceil(memory / 2**20)}Mi"
     return hard
+
+
+def times(amount: str, count: int) -> str:
+    """A quantity ``count`` times over, in its own unit: whole (or fractional) cores, or Gi."""
+    if amount.endswith("Gi"):
+        return f"{int(amount[:-2]) * count}Gi"
+    return str(math.ceil(float(amount) * count))
+
+
+def pods_total(pods: int, containers: Sequence[tuple[Resources, int]]) -> dict[str, str]:
+    """``pods`` pods running ``count`` containers of each declared size between them."""
+    return {"pods": str(pods)} | containers_total(containers)
+
+
+def storage_total(volumes: Sequence[tuple[str, int]]) -> str:
+    """``count`` volumes of each size together, in whole Gi (rounded up)."""
+    return f"{math.ceil(sum(memory_bytes(size) * count for size, count in volumes) / 2**30)}Gi"
+
+
+def volumes(claims: int, size_gb: int) -> dict[str, str]:
+    """``claims`` persistent volumes of ``size_gb`` each."""
+    return {"persistentvolumeclaims": str(claims), "requests.storage": f"{claims * size_gb}Gi"}
 
 
 def combine(own: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

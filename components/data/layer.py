@@ -9,6 +9,7 @@ namespace exists; the servers themselves go into (or next to) the namespaces aft
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -16,38 +17,37 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import paved_road as road
+from components import secrets
 from components.certificates.cert_manager import CertificatesHandle
-from components.core import labels
+from components.contract import LayerContext, ServiceNeeds
+from components.core import labels, netpol
 from components.data import cloudnative_pg as cnpg
+from components.data import connection, postgres
 from components.data.names import POSTGRES_PORT
 from components.data.rds import ServiceDatabases, ServiceDatabasesArgs
 from components.mesh.istio import MeshHandle
-from components.messaging import broker as broker_layer
+from components.messaging import rabbitmq
 from components.messaging import topology as mt
 from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
-from components.secrets.vault_server import CA_FILE as VAULT_CA_FILE
+from components.paved_road.layer import ServicesHandle
+from components.secrets.vault_chart import CA_FILE as VAULT_CA_FILE
 from components.targets.aws.handles import NetworkHandle
-from rampart.config import PlatformConfig
-
-# Staging and prod keep their data through a `pulumi destroy` or a removed service.
-PROTECTED_ENVIRONMENTS = ("staging", "prod")
+from rampart.config import PlatformConfig, ServiceSpec
 
 
-@dataclass(frozen=True)
-class ServiceData:
-    """What one service's namespace needs from the data layer."""
+class DataNeeds:
+    """What each service's namespace needs from the data layer, known from the config alone (before
+    any namespace exists): egress to its database and the broker, quota for an in-cluster database."""
 
-    policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
-    quota: dict[str, str] = field(default_factory=dict)
+    def __init__(self, config: PlatformConfig) -> None:
+        self._config = config
+        self._clients = set(mt.clients(config.services))
 
-
-def service_needs(config: PlatformConfig) -> dict[str, ServiceData]:
-    """Per service, known from the config alone (before any namespace exists)."""
-    on_aws = config.target == "aws"
-    vpc_cidr = config.aws.vpc_cidr if config.aws else None
-    clients = set(mt.clients(config.services))
-    needs: dict[str, ServiceData] = {}
-    for spec in config.services:
+    def service_needs(self, spec: ServiceSpec) -> ServiceNeeds:
+        config = self._config
+        on_aws = config.target == "aws"
+        vpc_cidr = config.aws.vpc_cidr if config.aws else None
         policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgs] = {}
         quota: dict[str, str] = {}
         if spec.database and on_aws:
@@ -55,26 +55,24 @@ def service_needs(config: PlatformConfig) -> dict[str, ServiceData]:
             policies["allow-to-own-database"] = database_egress(vpc_cidr)
         elif spec.database:
             # CloudNativePG's instances run in the namespace (their policies come with the cluster).
-            quota = cnpg.database_quota(config.databases.instances, spec.database.storage_gb)
-        if spec.name in clients:
-            policies["allow-to-broker"] = broker_layer.broker_egress(on_aws, vpc_cidr)
-        needs[spec.name] = ServiceData(policies=policies, quota=quota)
-    return needs
+            quota = postgres.database_quota(config.databases.instances, spec.database.storage_gb)
+        if spec.name in self._clients:
+            policies["allow-to-broker"] = rabbitmq.broker_egress(on_aws, vpc_cidr)
+        return ServiceNeeds(policies=policies, quota=quota)
 
 
-def database_egress(vpc_cidr: str | None) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    peer = k8s.networking.v1.NetworkPolicyPeerArgs(
-        ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr or "10.0.0.0/8")
-    )
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[peer], ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)]
-            )
-        ],
-    )
+def database_clients(config: PlatformConfig) -> list[str]:
+    """Workloads that connect to databases: each service with one, and Vault (which manages them)."""
+    return [s.name for s in config.services if s.database] + [secrets.NAMESPACE]
+
+
+def vault_backend_ports(config: PlatformConfig, *, in_cluster: bool) -> list[int]:
+    """Where Vault's secrets engines connect: Postgres, and in the cluster the broker's management API."""
+    return [POSTGRES_PORT] + ([rabbitmq.MANAGEMENT_PORT] if config.uses_queues and in_cluster else [])
+
+
+def database_egress(vpc_cidr: str | None) -> netpol.Spec:
+    return netpol.egress_to(None, netpol.cidrs([vpc_cidr or "10.0.0.0/8"]), POSTGRES_PORT)
 
 
 @dataclass(frozen=True)
@@ -105,6 +103,8 @@ class DataLayerArgs:
     # service -> the initial password of its database's Vault admin (secret Outputs).
     admin_passwords: Mapping[str, pulumi.Output[str]]
     aws: DataAws | None
+    # The stack's one protection rule, from the layers' context (LayerContext.protect).
+    protect: bool
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -118,6 +118,8 @@ class DataHandle:
     database_server_ca_file: str | None
     broker: BrokerHandle | None
     ready: list[pulumi.Resource]
+    # service -> the first password of its database's Vault admin (Vault rotates it on first use).
+    admin_passwords: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 class DataLayer(pulumi.ComponentResource):
@@ -126,7 +128,7 @@ class DataLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:data:DataLayer", name, {}, opts)
         config = args.config
-        protect = config.environment in PROTECTED_ENVIRONMENTS
+        protect = args.protect
         with_database = {s.name: s.database.storage_gb for s in config.services if s.database}
         hosts: dict[str, pulumi.Input[str]] = {}
         ready: list[pulumi.Resource] = []
@@ -137,13 +139,52 @@ class DataLayer(pulumi.ComponentResource):
             hosts, ready = self._cloudnative_pg(args, with_database, protect)
             ca_file = VAULT_CA_FILE
         broker = self._broker(args, protect) if config.uses_queues else None
+        self._connections(args, hosts, broker)
         self.handle = DataHandle(
             database_hosts=hosts,
             database_server_ca_file=ca_file,
             broker=broker,
             ready=ready + (broker.ready if broker else []),
+            admin_passwords=args.admin_passwords,
         )
         self.register_outputs({"databases": sorted(with_database), "broker": broker is not None})
+
+    def _connections(
+        self, args: DataLayerArgs, hosts: Mapping[str, pulumi.Input[str]], broker: BrokerHandle | None
+    ) -> None:
+        """Each client service's ``<svc>-connection`` ConfigMap: where its database and broker are."""
+        config = args.config
+        grants = mt.topology(config.services).grants if broker is not None else {}
+        for spec in config.services:
+            parts: list[pulumi.Output[dict[str, str]]] = []
+            if spec.name in hosts:
+                parts.append(
+                    pulumi.Output.from_input(hosts[spec.name]).apply(
+                        functools.partial(connection.database_env_at, spec.name)
+                    )
+                )
+            if broker is not None and spec.name in grants:
+                parts.append(
+                    pulumi.Output.from_input(broker.amqp_endpoints).apply(
+                        functools.partial(connection.broker_env_for, sorted(grants[spec.name]))
+                    )
+                )
+            if not parts:
+                continue
+            k8s.core.v1.ConfigMap(
+                f"{spec.name}-connection",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=road.connection_config(spec.name),
+                    namespace=spec.name,
+                    labels=labels.common(config.environment) | labels.selector(spec.name),
+                ),
+                data=pulumi.Output.all(*parts).apply(
+                    lambda found: {key: value for part in found for key, value in part.items()}
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=args.provider, depends_on=[args.namespaces[spec.name]]
+                ),
+            )
 
     def _cloudnative_pg(
         self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
@@ -268,3 +309,53 @@ class DataLayer(pulumi.ComponentResource):
             ),
             opts=opts,
         ).handle
+
+
+def build(
+    ctx: LayerContext,
+    config: PlatformConfig,
+    certificates: CertificatesHandle,
+    mesh: MeshHandle,
+    services: ServicesHandle,
+) -> DataHandle:
+    """The databases and the broker, into (or next to) the services' namespaces."""
+    # The first password of each database's Vault admin: Vault rotates it on first use.
+    admin_passwords = {
+        s.name: random.RandomPassword(f"{s.name}-vault-admin", length=32, special=False, opts=ctx.opts).result
+        for s in config.services
+        if s.database
+    }
+    return DataLayer(
+        "data",
+        DataLayerArgs(
+            config=config,
+            provider=ctx.provider,
+            certificates=certificates,
+            mesh=mesh,
+            namespaces=services.namespaces,
+            admin_passwords=admin_passwords,
+            aws=_aws(ctx) if ctx.aws else None,
+            protect=ctx.protect,
+            depends_on=ctx.cluster.ready,
+        ),
+        opts=ctx.opts,
+    ).handle
+
+
+def _aws(ctx: LayerContext) -> DataAws:
+    aws = ctx.aws
+    assert aws is not None
+    identity = aws.pod_identity
+    return DataAws(
+        network=aws.network,
+        cluster_security_group_id=aws.cluster_security_group_id,
+        # The workload's own group (the first): the cluster's group is every pod's.
+        pod_security_groups={w: groups[0] for w, groups in ctx.target.pod_security_groups.items()},
+        account_id=identity.account_id,
+        partition=identity.partition,
+        region=identity.region,
+        log_retention_days=aws.log_retention_days,
+        tags=aws.tags,
+        permissions_boundary=identity.permissions_boundary,
+        opts=ctx.cloud_opts,
+    )

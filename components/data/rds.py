@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -241,10 +242,9 @@ class ServiceDatabase(pulumi.ComponentResource):
         key = kms.customer_key(
             f"{name}-key",
             f"Database of {service} ({args.environment}): storage, snapshots, Performance Insights, logs",
-            account_id=args.account_id,
-            partition=args.partition,
-            region=args.region,
+            args,
             log_group_prefixes=[prefix],
+            protect=args.protect,
             opts=child,
         )
         security_group = self._security_group(name, service, args, tags)
@@ -343,63 +343,54 @@ class ServiceDatabase(pulumi.ComponentResource):
             )
         return security_group
 
+    def _parameter_group(
+        self, name: str, family: str, common: _Common, *, aurora: bool
+    ) -> pulumi.Output[str]:
+        """The server settings (PARAMETERS) in a group of the engine's kind: cluster-wide for Aurora."""
+        group = _ParameterGroupKwargs(
+            resource_name=f"{name}-params",
+            family=family,
+            description=f"{common.identifier}: TLS only, SCRAM passwords, connection and slow-query logs",
+            tags=common.tags,
+            # Auto-named: a new major's group (a new family) is created before the old one goes.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if aurora:
+            cluster_parameters = [
+                aws.rds.ClusterParameterGroupParameterArgs(name=key, value=value) for key, value in PARAMETERS
+            ]
+            return aws.rds.ClusterParameterGroup(**group, parameters=cluster_parameters).name
+        parameters = [aws.rds.ParameterGroupParameterArgs(name=key, value=value) for key, value in PARAMETERS]
+        return aws.rds.ParameterGroup(**group, parameters=parameters).name
+
     def _rds(
         self, name: str, args: ServiceDatabasesArgs, shared: _Shared, common: _Common
     ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         settings = args.settings
         storage_gb = args.databases[common.service]
-        parameter_group = aws.rds.ParameterGroup(
-            f"{name}-params",
-            family=f"{RDS_ENGINE}{settings.engine_version}",
-            description=f"{common.identifier}: TLS only, SCRAM passwords, connection and slow-query logs",
-            parameters=[
-                aws.rds.ParameterGroupParameterArgs(name=key, value=value) for key, value in PARAMETERS
-            ],
-            tags=common.tags,
-            # Auto-named: a new major's group (a new family) is created before the old one goes.
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         instance = aws.rds.Instance(
             f"{name}-db",
             identifier=common.identifier,
             engine=RDS_ENGINE,
-            engine_version=settings.engine_version,
-            # A major upgrade happens only when engine_version changes in the stack config: deliberate.
-            allow_major_version_upgrade=True,
             auto_minor_version_upgrade=True,
             instance_class=settings.instance_class,
             db_name=database_name(common.service),
             username=ADMIN_USER,
             password_wo=common.password,
             password_wo_version=PASSWORD_VERSION,
-            port=POSTGRES_PORT,
-            db_subnet_group_name=shared.subnet_group_name,
-            vpc_security_group_ids=[common.security_group_id],
             publicly_accessible=False,
-            parameter_group_name=parameter_group.name,
+            parameter_group_name=self._parameter_group(
+                name, f"{RDS_ENGINE}{settings.engine_version}", common, aurora=False
+            ),
             ca_cert_identifier=CA_CERTIFICATE,
             storage_type=STORAGE_TYPE,
             allocated_storage=storage_gb,
             max_allocated_storage=storage_gb * settings.max_storage_factor,
-            storage_encrypted=True,
-            kms_key_id=common.key_arn,
             multi_az=settings.multi_az,
-            backup_retention_period=settings.backup_retention_days,
             backup_window=BACKUP_WINDOW,
             maintenance_window=MAINTENANCE_WINDOW,
-            copy_tags_to_snapshot=True,
-            delete_automated_backups=common.delete_automated_backups,
-            deletion_protection=args.protect,
-            skip_final_snapshot=common.skip_final_snapshot,
-            final_snapshot_identifier=common.final_snapshot_identifier,
-            iam_database_authentication_enabled=True,
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=common.key_arn,
-            performance_insights_retention_period=settings.performance_insights_retention_days,
-            monitoring_interval=settings.monitoring_interval_seconds,
-            monitoring_role_arn=shared.monitoring_role_arn,
-            enabled_cloudwatch_logs_exports=common.exports,
-            tags=common.tags,
+            **_database_kwargs(args, shared, common),
+            **_insights_kwargs(args, shared, common),
             opts=common.opts,
         )
         return instance.address, instance.resource_id
@@ -408,43 +399,20 @@ class ServiceDatabase(pulumi.ComponentResource):
         self, name: str, args: ServiceDatabasesArgs, shared: _Shared, common: _Common
     ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         settings = args.settings
-        parameter_group = aws.rds.ClusterParameterGroup(
-            f"{name}-params",
-            family=f"{AURORA_ENGINE}{settings.engine_version}",
-            description=f"{common.identifier}: TLS only, SCRAM passwords, connection and slow-query logs",
-            parameters=[
-                aws.rds.ClusterParameterGroupParameterArgs(name=key, value=value) for key, value in PARAMETERS
-            ],
-            tags=common.tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         cluster = aws.rds.Cluster(
             f"{name}-cluster",
             cluster_identifier=common.identifier,
             engine=AURORA_ENGINE,
-            engine_version=settings.engine_version,
-            allow_major_version_upgrade=True,
             database_name=database_name(common.service),
             master_username=ADMIN_USER,
             master_password_wo=common.password,
             master_password_wo_version=PASSWORD_VERSION,
-            port=POSTGRES_PORT,
-            db_subnet_group_name=shared.subnet_group_name,
-            vpc_security_group_ids=[common.security_group_id],
-            db_cluster_parameter_group_name=parameter_group.name,
-            storage_encrypted=True,
-            kms_key_id=common.key_arn,
-            backup_retention_period=settings.backup_retention_days,
+            db_cluster_parameter_group_name=self._parameter_group(
+                name, f"{AURORA_ENGINE}{settings.engine_version}", common, aurora=True
+            ),
             preferred_backup_window=BACKUP_WINDOW,
             preferred_maintenance_window=MAINTENANCE_WINDOW,
-            copy_tags_to_snapshot=True,
-            delete_automated_backups=common.delete_automated_backups,
-            deletion_protection=args.protect,
-            skip_final_snapshot=common.skip_final_snapshot,
-            final_snapshot_identifier=common.final_snapshot_identifier,
-            iam_database_authentication_enabled=True,
-            enabled_cloudwatch_logs_exports=common.exports,
-            tags=common.tags,
+            **_database_kwargs(args, shared, common),
             opts=common.opts,
         )
         member_opts = pulumi.ResourceOptions.merge(common.opts, pulumi.ResourceOptions(depends_on=[cluster]))
@@ -461,13 +429,83 @@ class ServiceDatabase(pulumi.ComponentResource):
                 publicly_accessible=False,
                 ca_cert_identifier=CA_CERTIFICATE,
                 auto_minor_version_upgrade=True,
-                performance_insights_enabled=True,
-                performance_insights_kms_key_id=common.key_arn,
-                performance_insights_retention_period=settings.performance_insights_retention_days,
-                monitoring_interval=settings.monitoring_interval_seconds,
-                monitoring_role_arn=shared.monitoring_role_arn,
                 copy_tags_to_snapshot=True,
                 tags=common.tags,
+                **_insights_kwargs(args, shared, common),
                 opts=member_opts,
             )
         return cluster.endpoint, cluster.cluster_resource_id
+
+
+class _ParameterGroupKwargs(TypedDict):
+    resource_name: str
+    family: str
+    description: str
+    tags: dict[str, str]
+    opts: pulumi.ResourceOptions
+
+
+class _DatabaseKwargs(TypedDict):
+    """What the RDS instance and the Aurora cluster are given alike."""
+
+    engine_version: str
+    # A major upgrade happens only when engine_version changes in the stack config: deliberate.
+    allow_major_version_upgrade: bool
+    port: int
+    db_subnet_group_name: pulumi.Input[str]
+    vpc_security_group_ids: list[pulumi.Input[str]]
+    storage_encrypted: bool
+    kms_key_id: pulumi.Input[str]
+    backup_retention_period: int
+    copy_tags_to_snapshot: bool
+    delete_automated_backups: bool
+    deletion_protection: bool
+    skip_final_snapshot: bool
+    final_snapshot_identifier: str | None
+    iam_database_authentication_enabled: bool
+    enabled_cloudwatch_logs_exports: list[str]
+    tags: dict[str, str]
+
+
+def _database_kwargs(args: ServiceDatabasesArgs, shared: _Shared, common: _Common) -> _DatabaseKwargs:
+    settings = args.settings
+    return _DatabaseKwargs(
+        engine_version=settings.engine_version,
+        allow_major_version_upgrade=True,
+        port=POSTGRES_PORT,
+        db_subnet_group_name=shared.subnet_group_name,
+        vpc_security_group_ids=[common.security_group_id],
+        storage_encrypted=True,
+        kms_key_id=common.key_arn,
+        backup_retention_period=settings.backup_retention_days,
+        copy_tags_to_snapshot=True,
+        delete_automated_backups=common.delete_automated_backups,
+        deletion_protection=args.protect,
+        skip_final_snapshot=common.skip_final_snapshot,
+        final_snapshot_identifier=common.final_snapshot_identifier,
+        iam_database_authentication_enabled=True,
+        enabled_cloudwatch_logs_exports=common.exports,
+        tags=common.tags,
+    )
+
+
+class _InsightsKwargs(TypedDict):
+    """Performance Insights (on the database's own key) and enhanced monitoring, for the RDS instance
+    and each Aurora member alike."""
+
+    performance_insights_enabled: bool
+    performance_insights_kms_key_id: pulumi.Input[str]
+    performance_insights_retention_period: int
+    monitoring_interval: int
+    monitoring_role_arn: pulumi.Input[str]
+
+
+def _insights_kwargs(args: ServiceDatabasesArgs, shared: _Shared, common: _Common) -> _InsightsKwargs:
+    settings = args.settings
+    return _InsightsKwargs(
+        performance_insights_enabled=True,
+        performance_insights_kms_key_id=common.key_arn,
+        performance_insights_retention_period=settings.performance_insights_retention_days,
+        monitoring_interval=settings.monitoring_interval_seconds,
+        monitoring_role_arn=shared.monitoring_role_arn,
+    )

@@ -13,39 +13,60 @@ allowlist, rate limit, request-size limit, CORS and security response headers.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_tls as tls
 
-from components.core import charts, labels, quota
+from components.core import charts, labels, netpol, quota, security_context
+from components.core.base import InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
+from components.gateway import GATEWAY_SERVICE_ACCOUNT, NAMESPACE, RELEASE_NAME
+from components.gateway.routes import (
+    CERT_MANAGER_API,
+    INGRESS_CLASS,
+    KongPlugin,
+    PublicService,
+    certificate_spec,
+    ingress_annotations,
+    ingress_spec,
+    route_name,
+    route_plugins,
+    service_tls_secret,
+)
+from components.mesh import ROOT_NAMESPACE as MESH_ROOT_NAMESPACE
 from components.paved_road import service_network
 from rampart.config.models import Gateway as GatewayConfig
-from rampart.config.models import Route, ServiceSpec
-from rampart.config.types import cpu_millicores, memory_bytes
+from rampart.config.models import GatewayServiceType as ServiceType
 
-NAMESPACE = "kong"
-RELEASE_NAME = "kong"
 CHART = "ingress"
 CHART_REPOSITORY = "https://charts.konghq.com"
 CHART_VERSION = "0.24.0"
-INGRESS_CLASS = "kong"
 # The kong sub-charts name their objects "<release>-<alias>" (kong.fullname), the service account
 # included; `deployment.serviceAccount.name` is not a declared default, so it is not pinned by values.
-GATEWAY_SERVICE_ACCOUNT = f"{RELEASE_NAME}-gateway"
-# The controller generates this CA (adminApi.tls.client) and signs its client certificate with it.
-ADMIN_API_CA_SECRET = f"{RELEASE_NAME}-controller-admin-api-ca-keypair"
+# The controller's client certificate for Kong's admin API (tls.crt/tls.key), signed by a CA Rampart
+# creates (pulumi-tls): the chart must not generate it. With only `admin.tls.client.secretName` the
+# gateway side `lookup`s the CA Secret the controller side would create in the same release, and fails
+# the first install (kong 3.2.0 templates/service-kong-admin.yaml: `fail "... secret not found"`).
+# With `certProvided` the controller mounts this Secret; `caBundle` gives Kong the CA as a PEM.
+ADMIN_API_CLIENT_SECRET = f"{RELEASE_NAME}-admin-api-client"
+# The CA outlives many client certificates; a client certificate is replaced by the first `pulumi up`
+# within its early-renewal window (pulumi-tls `early_renewal_hours`). The Secret's name carries the
+# certificate's checksum, so a new certificate is a new Secret in the release's values and Helm rolls
+# the controller pods onto it (the controller reads its client certificate at start).
+ADMIN_API_CA_VALIDITY_HOURS = 10 * 365 * 24
+ADMIN_API_CA_EARLY_RENEWAL_HOURS = 365 * 24
+ADMIN_API_CLIENT_VALIDITY_HOURS = 365 * 24
+ADMIN_API_CLIENT_EARLY_RENEWAL_HOURS = 60 * 24
 # The default certificate, and the secret cert-manager keeps it in.
 GATEWAY_CERTIFICATE = "kong-gateway-tls"
 # `secretVolumes` mounts each secret at /etc/secrets/<name>.
 GATEWAY_TLS_DIR = f"/etc/secrets/{GATEWAY_CERTIFICATE}"
 
-KONG_API = "configuration.konghq.com/v1"
-CERT_MANAGER_API = "cert-manager.io/v1"
 
 # Kong's container ports (chart defaults) and the controller's.
 PROXY_HTTP_PORT = 8000
@@ -53,49 +74,24 @@ PROXY_TLS_PORT = 8443
 STATUS_PORT = 8100
 ADMIN_PORT = 8444
 WEBHOOK_PORT = 8080
-API_SERVER_PORTS = (443, 6443)
 # The Service's ports (80, 443): each allocates a node port, which the quota counts.
 PROXY_SERVICE_PORTS = 2
 # Where the API server (webhook calls) and load balancer health checks come from: the VPC / node
 # network, whose exact range this layer is not told.
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-MESH_NAMESPACE = "istio-system"
+PRIVATE_RANGES = netpol.RFC1918_RANGES
 
 CONTROLLER_REPLICAS = 2
 # Kong runs two nginx workers (chart default); requests are what it needs at steady load.
-PROXY_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-CONTROLLER_RESOURCES = {
-    "requests": {"cpu": "100m", "memory": "256Mi"},
-    "limits": {"cpu": "500m", "memory": "512Mi"},
-}
+PROXY_RESOURCES = quota.resources(requests=("500m", "512Mi"), limits=("1", "1Gi"))
+CONTROLLER_RESOURCES = quota.resources(requests=("100m", "256Mi"), limits=("500m", "512Mi"))
 # The mesh proxy injected into every pod, at Istio's default size: counted in the quota, and the
 # LimitRange default for any container that declares nothing.
-SIDECAR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+SIDECAR_RESOURCES = quota.resources(requests=("100m", "128Mi"), limits=("2", "1Gi"))
 # The platform's uid floor; Kong and the controller run under arbitrary uids (the chart supports
 # OpenShift's), they only write to their emptyDir prefix and /tmp.
 RUN_AS = 10001
 
 AWS_LB = "service.beta.kubernetes.io/aws-load-balancer"
-SECURITY_HEADERS = (
-    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
-)
-CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-@dataclass(frozen=True)
-class PublicService:
-    spec: ServiceSpec
-    namespace: str
-    # The service's namespace (or anything its routes must wait for), when created in this program.
-    ready: Sequence[pulumi.Resource] = ()
-
-    def __post_init__(self) -> None:
-        if not self.spec.routes:
-            raise ValueError(f"{self.spec.name}: a public service needs at least one route")
 
 
 @dataclass(frozen=True)
@@ -111,6 +107,8 @@ class GatewayArgs:
     injection_labels: dict[str, str]
     services: list[PublicService]
     depends_on: Sequence[pulumi.Resource] = ()
+    # NetworkPolicies other layers need in the kong namespace (the sidecars' span export to Tempo).
+    extra_policies: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,13 +117,6 @@ class GatewayHandle:
     # The Kong gateway (proxy) pods' service account: their mesh identity.
     service_account: str
     ingress_class: str
-
-
-@dataclass(frozen=True)
-class KongPluginSpec:
-    name: str
-    plugin: str
-    config: dict[str, Any]
 
 
 # -- chart values ------------------------------------------------------------------------------
@@ -143,17 +134,10 @@ def chart_pods(component: str) -> dict[str, str]:
 def _restricted_pod() -> dict[str, Any]:
     """Pod Security Standards `restricted` for the chart's pods, containers and init containers."""
     return {
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        "containerSecurityContext": {
-            "enabled": True,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": {"seccompProfile": dict(security_context.RUNTIME_DEFAULT)},
+        "containerSecurityContext": {"enabled": True}
+        | security_context.run_as(RUN_AS)
+        | security_context.restricted_container(),
     }
 
 
@@ -173,12 +157,34 @@ def nlb_annotations() -> dict[str, str]:
     }
 
 
-def helm_values(config: GatewayConfig, *, on_aws: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AdminApiTls:
+    """The admin API's mutual TLS: the CA Kong verifies clients with (a PEM known at deploy time), and
+    the Secret holding the controller's client certificate and key."""
+
+    ca_pem: pulumi.Input[str]
+    # Named after the client certificate's checksum: a new certificate rolls the controller pods.
+    client_secret: pulumi.Input[str] = ADMIN_API_CLIENT_SECRET
+
+
+def proxy_service_type(config: GatewayConfig, *, on_aws: bool) -> ServiceType:
+    """The proxy Service's type: the NLB on aws (config validation allows nothing else there); on an
+    existing cluster what the stack configures (NodePort by default: a bare kind/k3d cluster has no
+    load-balancer implementation, and Helm would wait for a LoadBalancer address forever)."""
+    if on_aws:
+        return "LoadBalancer"
+    return config.service_type or "NodePort"
+
+
+def helm_values(
+    config: GatewayConfig, *, on_aws: bool, admin_api: AdminApiTls | None = None
+) -> dict[str, Any]:
     """Values of the `ingress` chart: `controller` and `gateway` are two aliases of the kong chart."""
-    proxy: dict[str, Any] = {
-        "type": "LoadBalancer",
-        "loadBalancerSourceRanges": list(config.source_ranges),
-    }
+    admin_api = admin_api or AdminApiTls(ca_pem="")
+    service_type = proxy_service_type(config, on_aws=on_aws)
+    proxy: dict[str, Any] = {"type": service_type}
+    if service_type == "LoadBalancer":
+        proxy["loadBalancerSourceRanges"] = list(config.source_ranges)
     if on_aws:
         proxy["annotations"] = nlb_annotations()
     return {
@@ -187,8 +193,19 @@ def helm_values(config: GatewayConfig, *, on_aws: bool) -> dict[str, Any]:
             "ingressController": {
                 "ingressClass": INGRESS_CLASS,
                 "resources": CONTROLLER_RESOURCES,
-                # The controller authenticates to Kong's admin API with a client certificate.
-                "adminApi": {"tls": {"client": {"enabled": True}}},
+                # The controller authenticates to Kong's admin API with a client certificate: ours,
+                # from the Secret created before the release (certProvided), never one the chart
+                # generates. kong chart values.yaml `ingressController.adminApi.tls.client`:
+                # https://github.com/Kong/charts/blob/main/charts/kong/values.yaml
+                "adminApi": {
+                    "tls": {
+                        "client": {
+                            "enabled": True,
+                            "certProvided": True,
+                            "secretName": admin_api.client_secret,
+                        }
+                    }
+                },
             },
             **_restricted_pod(),
         },
@@ -198,8 +215,9 @@ def helm_values(config: GatewayConfig, *, on_aws: bool) -> dict[str, Any]:
             "proxy": proxy,
             # Kong Manager is Enterprise UI; its NodePort Service would be a second exposure.
             "manager": {"enabled": False},
-            # The admin API accepts only clients signed by the controller's CA.
-            "admin": {"tls": {"client": {"secretName": ADMIN_API_CA_SECRET}}},
+            # The admin API accepts only clients signed by the admin CA, given as a PEM: no `secretName`,
+            # whose `lookup` fails the first install (templates/service-kong-admin.yaml).
+            "admin": {"tls": {"client": {"caBundle": admin_api.ca_pem}}},
             # The default certificate (clients without SNI): kong.conf ssl_cert / ssl_cert_key, which
             # the chart renders as KONG_SSL_CERT*; routed hosts get theirs by SNI from the Ingresses.
             "secretVolumes": [GATEWAY_CERTIFICATE],
@@ -212,142 +230,71 @@ def helm_values(config: GatewayConfig, *, on_aws: bool) -> dict[str, Any]:
 # -- namespace baseline ------------------------------------------------------------------------
 
 
-def pod_budget(replicas: int) -> int:
-    """Replicas plus the pods a rolling update surges (Kubernetes' default 25%)."""
-    return replicas + math.ceil(replicas * quota.SURGE_FRACTION)
-
-
-def quota_hard(gateway_replicas: int) -> dict[str, str]:
-    budgets = (
-        (pod_budget(gateway_replicas), PROXY_RESOURCES),
-        (pod_budget(CONTROLLER_REPLICAS), CONTROLLER_RESOURCES),
-    )
-
-    def total(kind: str, resource: str) -> int:
-        def amount(resources: Mapping[str, Mapping[str, str]]) -> int:
-            value = resources[kind][resource]
-            return cpu_millicores(value) if resource == "cpu" else memory_bytes(value)
-
-        return sum(pods * (amount(resources) + amount(SIDECAR_RESOURCES)) for pods, resources in budgets)
-
-    hard = {"pods": str(sum(pods for pods, _ in budgets))}
-    for kind in ("requests", "limits"):
-        hard[f"{kind}.cpu"] = f"{total(kind, 'cpu')}m"
-        hard[f"{kind}.memory"] = f"{math.ceil(total(kind, 'memory') / 2**20)}Mi"
-    return hard | {
+def quota_hard(gateway_replicas: int, service_type: ServiceType = "LoadBalancer") -> dict[str, str]:
+    """Each pod counted with its mesh sidecar."""
+    gateways, controllers = quota.with_surge(gateway_replicas), quota.with_surge(CONTROLLER_REPLICAS)
+    containers = [
+        (PROXY_RESOURCES, gateways),
+        (SIDECAR_RESOURCES, gateways),
+        (CONTROLLER_RESOURCES, controllers),
+        (SIDECAR_RESOURCES, controllers),
+    ]
+    exposed = service_type != "ClusterIP"
+    return quota.pods_total(gateways + controllers, containers) | {
         "persistentvolumeclaims": "0",
-        # The proxy is the platform's one LoadBalancer; the quota counts the node port each of its
-        # ports allocates (the chart cannot set allocateLoadBalancerNodePorts: false). No NodePorts.
-        "services.loadbalancers": "1",
-        "services.nodeports": str(PROXY_SERVICE_PORTS),
+        # The proxy is the platform's one LoadBalancer (or NodePort Service); the quota counts the node
+        # port each of its ports allocates (the chart cannot set allocateLoadBalancerNodePorts: false).
+        "services.loadbalancers": "1" if service_type == "LoadBalancer" else "0",
+        "services.nodeports": str(PROXY_SERVICE_PORTS if exposed else 0),
     }
 
 
-def _selector(match_labels: Mapping[str, str]) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
+GATEWAY_PODS = chart_pods("gateway")
+CONTROLLER_PODS = chart_pods("controller")
 
 
-def _from_cidrs(cidrs: Iterable[str]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-    return [
-        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-        for cidr in dict.fromkeys(cidrs)
-    ]
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _pods_in(namespace: str, pods: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=_selector({labels.NAMESPACE_NAME: namespace}), pod_selector=_selector(pods)
-    )
-
-
-def allow_proxy_ingress(source_ranges: Sequence[str]) -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_proxy_ingress(source_ranges: Sequence[str]) -> netpol.Spec:
     """Clients in the configured ranges reach Kong's HTTP and TLS listeners (the NLB keeps the
     client address). Elsewhere a LoadBalancer that SNATs (externalTrafficPolicy Cluster) shows node
     addresses instead: there only 0.0.0.0/0 lets traffic in."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("gateway")),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=_from_cidrs(source_ranges), ports=_tcp(PROXY_HTTP_PORT, PROXY_TLS_PORT)
-            )
-        ],
-    )
+    return netpol.ingress_from(GATEWAY_PODS, netpol.cidrs(source_ranges), PROXY_HTTP_PORT, PROXY_TLS_PORT)
 
 
-def allow_health_checks() -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_health_checks() -> netpol.Spec:
     """Load balancer health checks come from the load balancer's private addresses inside the
     cluster's network, not from the client ranges: they probe the status listener only."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("gateway")),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=_from_cidrs(PRIVATE_RANGES), ports=_tcp(STATUS_PORT)
-            )
-        ],
-    )
+    return netpol.ingress_from(GATEWAY_PODS, netpol.cidrs(PRIVATE_RANGES), STATUS_PORT)
 
 
-def allow_admin_api() -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_admin_api() -> netpol.Spec:
     """Only the controller configures Kong, through its admin API."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("gateway")),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(chart_pods("controller")))
-                ],
-                ports=_tcp(ADMIN_PORT),
-            )
-        ],
-    )
+    return netpol.ingress_from(GATEWAY_PODS, [netpol.pods(CONTROLLER_PODS)], ADMIN_PORT)
 
 
-def allow_webhook() -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_webhook() -> netpol.Spec:
     """The API server calls the controller's validating webhook from the control-plane network."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("controller")),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=_from_cidrs(PRIVATE_RANGES), ports=_tcp(WEBHOOK_PORT)
-            )
-        ],
-    )
+    return netpol.ingress_from(CONTROLLER_PODS, netpol.cidrs(PRIVATE_RANGES), WEBHOOK_PORT)
 
 
-def allow_controller_egress() -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_controller_egress() -> netpol.Spec:
     """The controller watches the API server and pushes configuration to Kong's admin API."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("controller")),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=_from_cidrs(PRIVATE_RANGES), ports=_tcp(*API_SERVER_PORTS)
-            ),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(chart_pods("gateway")))],
-                ports=_tcp(ADMIN_PORT),
-            ),
+    return netpol.egress(
+        CONTROLLER_PODS,
+        [
+            netpol.EgressRule(to=netpol.cidrs(PRIVATE_RANGES), ports=netpol.tcp(*netpol.API_SERVER_PORTS)),
+            netpol.EgressRule(to=[netpol.pods(GATEWAY_PODS)], ports=netpol.tcp(ADMIN_PORT)),
         ],
     )
 
 
-def allow_to_services(services: Sequence[PublicService]) -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_to_services(services: Sequence[PublicService]) -> netpol.Spec:
     """Kong reaches the public services' pods, each on its own port, and nothing else."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(chart_pods("gateway")),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[_pods_in(public.namespace, labels.selector(public.spec.name))],
-                ports=_tcp(public.spec.port),
+    return netpol.egress(
+        GATEWAY_PODS,
+        [
+            netpol.EgressRule(
+                to=[netpol.pods_in(public.namespace, labels.selector(public.spec.name))],
+                ports=netpol.tcp(public.spec.port),
             )
             for public in sorted(services, key=lambda s: s.spec.name)
         ],
@@ -359,7 +306,7 @@ def network_policies(
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """The gateway namespace's own allows (on top of the baseline's default-deny and DNS)."""
     policies = {
-        "allow-mesh-control-plane": service_network.allow_to_mesh_control_plane(MESH_NAMESPACE),
+        "allow-mesh-control-plane": service_network.allow_to_mesh_control_plane(MESH_ROOT_NAMESPACE),
         "allow-proxy-ingress": allow_proxy_ingress(config.source_ranges),
         "allow-health-checks": allow_health_checks(),
         "allow-admin-api": allow_admin_api(),
@@ -371,124 +318,16 @@ def network_policies(
     return policies
 
 
-# -- routes ------------------------------------------------------------------------------------
-
-
-def route_name(service: str, index: int) -> str:
-    return f"{service}-route-{index}"
-
-
-def route_plugins(prefix: str, route: Route, default_max_body_mb: int) -> list[KongPluginSpec]:
-    """The route's KongPlugins, in the order Kong's priorities run them anyway."""
-    plugins: list[KongPluginSpec] = []
-
-    def add(plugin: str, config: dict[str, Any]) -> None:
-        plugins.append(KongPluginSpec(name=f"{prefix}-{plugin}", plugin=plugin, config=config))
-
-    if route.ip_allowlist:
-        add("ip-restriction", {"allow": list(route.ip_allowlist)})
-    if route.cors_origins:
-        add(
-            "cors",
-            {"origins": list(route.cors_origins), "credentials": True, "methods": list(CORS_METHODS)},
-        )
-    if route.rate_limit is not None:
-        # DB-less Kong counts per node: `local` (or redis) is all it accepts.
-        add(
-            "rate-limiting",
-            {"minute": route.rate_limit.requests_per_minute, "policy": "local", "limit_by": "ip"},
-        )
-    add(
-        "request-size-limiting",
-        {"allowed_payload_size": route.max_body_mb or default_max_body_mb, "size_unit": "megabytes"},
-    )
-    add(
-        "response-transformer",
-        {"add": {"headers": [f"{header}:{value}" for header, value in SECURITY_HEADERS]}},
-    )
-    return plugins
-
-
-def ingress_annotations(plugins: Sequence[KongPluginSpec]) -> dict[str, str]:
-    return {
-        "konghq.com/plugins": ",".join(plugin.name for plugin in plugins),
-        # HTTPS only: plain HTTP gets a permanent redirect.
-        "konghq.com/protocols": "https",
-        "konghq.com/https-redirect-status-code": "301",
-        "konghq.com/strip-path": "false",
-    }
-
-
-def ingress_spec(spec: ServiceSpec, route: Route, tls_secret: str) -> k8s.networking.v1.IngressSpecArgs:
-    backend = k8s.networking.v1.IngressBackendArgs(
-        service=k8s.networking.v1.IngressServiceBackendArgs(
-            name=spec.name, port=k8s.networking.v1.ServiceBackendPortArgs(number=spec.port)
-        )
-    )
-    return k8s.networking.v1.IngressSpecArgs(
-        ingress_class_name=INGRESS_CLASS,
-        # The secret must live in the Ingress's own namespace: Kong's controller reads it from there.
-        tls=[k8s.networking.v1.IngressTLSArgs(hosts=[route.host], secret_name=tls_secret)],
-        rules=[
-            k8s.networking.v1.IngressRuleArgs(
-                host=route.host,
-                http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                    paths=[
-                        k8s.networking.v1.HTTPIngressPathArgs(
-                            path=route.path, path_type="Prefix", backend=backend
-                        )
-                    ]
-                ),
-            )
-        ],
-    )
-
-
-def certificate_spec(hosts: Iterable[str], cluster_issuer: str, secret: str) -> dict[str, Any]:
-    return {
-        "secretName": secret,
-        "dnsNames": sorted(set(hosts)),
-        "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": cluster_issuer},
-        # A fresh key at every renewal.
-        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-    }
-
-
-def service_tls_secret(service: str) -> str:
-    return f"{service}-tls"
-
-
-class KongPlugin(k8s.apiextensions.CustomResource):
-    """A KongPlugin: its `plugin` and `config` sit at the top level of the object, next to
-    `metadata`, which the Python SDK's CustomResource (spec only) cannot express
-    (pulumi/pulumi-kubernetes#2363). The provider receives the whole object as its inputs."""
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        metadata: k8s.meta.v1.ObjectMetaArgs,
-        spec: KongPluginSpec,
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        props = {
-            "apiVersion": KONG_API,
-            "kind": "KongPlugin",
-            "metadata": metadata,
-            "plugin": spec.plugin,
-            "config": spec.config,
-        }
-        pulumi.CustomResource.__init__(self, f"kubernetes:{KONG_API}:KongPlugin", resource_name, props, opts)
-
-
 # -- the component -----------------------------------------------------------------------------
 
 
-class Gateway(pulumi.ComponentResource):
+class Gateway(InClusterComponent):
     handle: GatewayHandle
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:gateway:Gateway", name, {}, opts)
+        super().__init__(
+            "rampart:gateway:Gateway", name, provider=args.provider, waits_for=args.depends_on, opts=opts
+        )
         self._name = name
         self._args = args
         common = labels.common(args.environment) | {labels.NAME: RELEASE_NAME}
@@ -501,12 +340,12 @@ class Gateway(pulumi.ComponentResource):
             name,
             namespace=NAMESPACE,
             labels_=common,
-            quota=quota_hard(args.config.replicas),
+            quota=quota_hard(args.config.replicas, proxy_service_type(args.config, on_aws=args.on_aws)),
             container_defaults=ContainerDefaults(
                 requests=SIDECAR_RESOURCES["requests"], limits=SIDECAR_RESOURCES["limits"]
             ),
-            policies=network_policies(args.config, args.services),
-            opts=self._on_cluster(),
+            policies=network_policies(args.config, args.services) | dict(args.extra_policies),
+            opts=self.on_cluster(),
             extra_namespace_labels=args.injection_labels,
         )
         ns, baseline = created.name, created.resources
@@ -521,17 +360,19 @@ class Gateway(pulumi.ComponentResource):
             kind="Certificate",
             metadata=meta(GATEWAY_CERTIFICATE),
             spec=certificate_spec(hosts, args.cluster_issuer, GATEWAY_CERTIFICATE),
-            opts=self._on_cluster(),
+            opts=self.on_cluster(),
         )
 
+        admin_api, client_secret = self._admin_api_tls(name, ns, common, baseline)
         release = charts.release(
             f"{name}-release",
             charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
             release_name=RELEASE_NAME,
             namespace=ns,
-            values=helm_values(args.config, on_aws=args.on_aws),
-            # Pods start only once the network baseline and the default certificate's secret exist.
-            opts=self._on_cluster([*baseline, certificate]),
+            values=helm_values(args.config, on_aws=args.on_aws, admin_api=admin_api),
+            # Pods start only once the network baseline, the default certificate's secret and the
+            # controller's admin API client certificate exist.
+            opts=self.on_cluster([*baseline, certificate, client_secret]),
         )
         # The chart's pods are selected by its labels, not ours: the disruption budgets are ours
         # because the chart's takes maxUnavailable, which its defaults do not declare.
@@ -541,10 +382,10 @@ class Gateway(pulumi.ComponentResource):
                 metadata=meta(f"{RELEASE_NAME}-{component}"),
                 spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                     max_unavailable=1,
-                    selector=_selector(chart_pods(component)),
+                    selector=netpol.selector(chart_pods(component)),
                     unhealthy_pod_eviction_policy="AlwaysAllow",
                 ),
-                opts=self._on_cluster(),
+                opts=self.on_cluster(),
             )
 
         for public in args.services:
@@ -557,11 +398,64 @@ class Gateway(pulumi.ComponentResource):
             {"namespace": ns, "serviceAccount": GATEWAY_SERVICE_ACCOUNT, "ingressClass": INGRESS_CLASS}
         )
 
-    def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        # Every Kubernetes object names its provider: none may fall back to the ambient one.
-        return pulumi.ResourceOptions(
-            parent=self, provider=self._args.provider, depends_on=[*self._args.depends_on, *depends_on]
+    def _admin_api_tls(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        common: dict[str, str],
+        baseline: Sequence[pulumi.Resource],
+    ) -> tuple[AdminApiTls, k8s.core.v1.Secret]:
+        """A CA for the admin API alone and the controller's client certificate, made with pulumi-tls:
+        Kong's `caBundle` must be a PEM when the release is rendered, which a CA cert-manager issues
+        in the cluster is not. The keys are secret outputs of the provider (never in the plan export)
+        and the Secret's data is a secret input."""
+        child = pulumi.ResourceOptions(parent=self)
+        ca_key = tls.PrivateKey(f"{name}-admin-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        ca = tls.SelfSignedCert(
+            f"{name}-admin-ca",
+            private_key_pem=ca_key.private_key_pem,
+            is_ca_certificate=True,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=f"{RELEASE_NAME} admin API CA"),
+            validity_period_hours=ADMIN_API_CA_VALIDITY_HOURS,
+            early_renewal_hours=ADMIN_API_CA_EARLY_RENEWAL_HOURS,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+            opts=child,
         )
+        client_key = tls.PrivateKey(
+            f"{name}-admin-client-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child
+        )
+        request = tls.CertRequest(
+            f"{name}-admin-client-request",
+            private_key_pem=client_key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(common_name=f"{RELEASE_NAME}-controller"),
+            opts=child,
+        )
+        client = tls.LocallySignedCert(
+            f"{name}-admin-client",
+            cert_request_pem=request.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=ADMIN_API_CLIENT_VALIDITY_HOURS,
+            early_renewal_hours=ADMIN_API_CLIENT_EARLY_RENEWAL_HOURS,
+            allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
+            opts=child,
+        )
+        secret_name = client.cert_pem.apply(
+            lambda pem: f"{ADMIN_API_CLIENT_SECRET}-{hashlib.sha256(pem.encode()).hexdigest()[:10]}"
+        )
+        key_pem: pulumi.Input[str] = client_key.private_key_pem
+        secret = k8s.core.v1.Secret(
+            f"{name}-admin-api-client",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=namespace, labels=common),
+            type="kubernetes.io/tls",
+            # The key is secret whatever the provider marks: it never reaches the plan export in the clear.
+            string_data={
+                "tls.crt": client.cert_pem,
+                "tls.key": pulumi.Output.secret(key_pem),
+            },
+            opts=self.on_cluster(baseline),
+        )
+        return AdminApiTls(ca_pem=ca.cert_pem, client_secret=secret.metadata.name), secret
 
     def _publish(self, public: PublicService, release: k8s.helm.v3.Release) -> None:
         """A service's routes: its certificate, and per route the plugins and the Ingress."""
@@ -580,7 +474,7 @@ class Gateway(pulumi.ComponentResource):
             kind="Certificate",
             metadata=meta(secret),
             spec=certificate_spec((route.host for route in spec.routes), args.cluster_issuer, secret),
-            opts=self._on_cluster(public.ready),
+            opts=self.on_cluster(public.ready),
         )
         for index, route in enumerate(spec.routes):
             prefix = route_name(spec.name, index)
@@ -591,7 +485,7 @@ class Gateway(pulumi.ComponentResource):
                     f"{name}-{plugin.name}",
                     metadata=meta(plugin.name),
                     spec=plugin,
-                    opts=self._on_cluster([release, *public.ready]),
+                    opts=self.on_cluster([release, *public.ready]),
                 )
                 for plugin in plugins
             ]
@@ -599,5 +493,5 @@ class Gateway(pulumi.ComponentResource):
                 f"{name}-{prefix}",
                 metadata=meta(prefix, ingress_annotations(plugins)),
                 spec=ingress_spec(spec, route, secret),
-                opts=self._on_cluster([release, certificate, *created]),
+                opts=self.on_cluster([release, certificate, *created]),
             )

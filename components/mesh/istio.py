@@ -9,7 +9,6 @@ policies in istio-system.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +16,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core import charts, labels
+from components.core import charts, labels, netpol, quota, scheduling, security_context
+from components.core.base import InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.core.quota import MESH_PROXY
+from components.mesh import CNI_NAMESPACE, ROOT_NAMESPACE, TRUST_DOMAIN
 from rampart.config.models import Mesh as MeshConfig
-from rampart.config.types import cpu_millicores, memory_bytes
 
-ROOT_NAMESPACE = "istio-system"
-CNI_NAMESPACE = "kube-system"
-TRUST_DOMAIN = "cluster.local"
 INJECTION_LABELS = {"istio-injection": "enabled"}
 CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_VERSION = "1.30.3"
@@ -43,20 +40,15 @@ ISTIOD_POD_LABELS = {"app": "istiod"}
 # istiod may scale out to this many replicas (at least its configured minimum).
 ISTIOD_MAX_REPLICAS = 5
 
-Resources = Mapping[str, Mapping[str, str]]
-ISTIOD_RESOURCES: Resources = {
-    "requests": {"cpu": "250m", "memory": "512Mi"},
-    "limits": {"cpu": "2", "memory": "2Gi"},
-}
+ISTIOD_RESOURCES = quota.resources(requests=("250m", "512Mi"), limits=("2", "2Gi"))
 # Every injected pod carries one sidecar, counted against its namespace quota. A service's quota
 # leaves room for half its own size (quota_headroom 1.5); these fit that for the default service
 # size (requests 100m/128Mi, limits 500m/256Mi).
 # The default proxy size; the paved road sets the same per pod (and counts it in its quota).
-SIDECAR_RESOURCES: Resources = {
-    "requests": {"cpu": MESH_PROXY.cpu_request, "memory": MESH_PROXY.memory_request},
-    "limits": {"cpu": MESH_PROXY.cpu_limit, "memory": MESH_PROXY.memory_limit},
-}
-RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+SIDECAR_RESOURCES = quota.resources(
+    requests=(MESH_PROXY.cpu_request, MESH_PROXY.memory_request),
+    limits=(MESH_PROXY.cpu_limit, MESH_PROXY.memory_limit),
+)
 
 
 @dataclass(frozen=True)
@@ -118,18 +110,6 @@ def mesh_config(
     return mesh
 
 
-def _spread() -> list[dict[str, object]]:
-    return [
-        {
-            "maxSkew": 1,
-            "topologyKey": key,
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": ISTIOD_POD_LABELS},
-        }
-        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
-    ]
-
-
 def istiod_values(
     config: MeshConfig, extension_providers: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, object]:
@@ -144,17 +124,19 @@ def istiod_values(
         "replicaCount": replicas,
         "resources": ISTIOD_RESOURCES,
         # With it istiod's pod meets `restricted` (the chart sets the rest).
-        "seccompProfile": RUNTIME_DEFAULT,
+        "seccompProfile": security_context.RUNTIME_DEFAULT,
         "meshConfig": mesh_config(config, extension_providers),
         "global": {
             "istioNamespace": ROOT_NAMESPACE,
             # The chart renders the PDB only when more than one replica runs.
             "defaultPodDisruptionBudget": {"enabled": is_ha(config)},
-            "proxy": {"resources": SIDECAR_RESOURCES, "seccompProfile": RUNTIME_DEFAULT},
+            "proxy": {"resources": SIDECAR_RESOURCES, "seccompProfile": security_context.RUNTIME_DEFAULT},
         },
     }
     if is_ha(config):
-        values["topologySpreadConstraints"] = _spread()
+        values["topologySpreadConstraints"] = [
+            scheduling.spread(ISTIOD_POD_LABELS, key) for key in (scheduling.ZONE, scheduling.HOST)
+        ]
     return values
 
 
@@ -170,36 +152,28 @@ def cni_values() -> dict[str, object]:
 def quota_hard(config: MeshConfig) -> dict[str, str]:
     """istiod at its autoscaling maximum, doubled: the chart rolls out with 100% surge."""
     pods = 2 * max(ISTIOD_MAX_REPLICAS, config.istiod_replicas)
-    hard = {"pods": str(pods)}
-    for kind in ("requests", "limits"):
-        amounts = ISTIOD_RESOURCES[kind]
-        hard[f"{kind}.cpu"] = f"{cpu_millicores(amounts['cpu']) * pods}m"
-        hard[f"{kind}.memory"] = f"{math.ceil(memory_bytes(amounts['memory']) * pods / 2**20)}Mi"
-    return hard | {"persistentvolumeclaims": "0", "services.loadbalancers": "0", "services.nodeports": "0"}
-
-
-def _ports(ports: Sequence[int]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def allow_istiod() -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Sidecars in every namespace and the API server (not a pod: no selector names it) call istiod;
-    istiod calls the API server and JWKS endpoints, whose addresses are not known in advance."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ISTIOD_POD_LABELS),
-        policy_types=["Ingress", "Egress"],
-        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(ports=_ports(ISTIOD_PORTS))],
-        egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=_ports(ISTIOD_EGRESS_PORTS))],
+    return (
+        quota.pods_total(pods, [(ISTIOD_RESOURCES, pods)])
+        | {"persistentvolumeclaims": "0"}
+        | quota.NOT_EXPOSED
     )
 
 
-class Mesh(pulumi.ComponentResource):
+def allow_istiod() -> netpol.Spec:
+    """Sidecars in every namespace and the API server (not a pod: no selector names it) call istiod;
+    istiod calls the API server and JWKS endpoints, whose addresses are not known in advance."""
+    return netpol.policy(
+        ISTIOD_POD_LABELS,
+        ingress=[netpol.IngressRule(ports=netpol.tcp(*ISTIOD_PORTS))],
+        egress=[netpol.EgressRule(ports=netpol.tcp(*ISTIOD_EGRESS_PORTS))],
+    )
+
+
+class Mesh(InClusterComponent):
     handle: MeshHandle
-    _provider: k8s.Provider
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:mesh:Mesh", name, {}, opts)
-        self._provider = args.provider
+        super().__init__("rampart:mesh:Mesh", name, provider=args.provider, opts=opts)
         config = args.config
         common = labels.common(args.environment) | {labels.NAME: "istio"}
 
@@ -233,10 +207,6 @@ class Mesh(pulumi.ComponentResource):
         )
         self.register_outputs({"rootNamespace": ns, "trustDomain": TRUST_DOMAIN})
 
-    def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        # Every Kubernetes object names its provider: none may fall back to the ambient one.
-        return pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=list(depends_on))
-
     def _baseline(
         self, name: str, config: MeshConfig, common: dict[str, str]
     ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
@@ -245,11 +215,9 @@ class Mesh(pulumi.ComponentResource):
             namespace=ROOT_NAMESPACE,
             labels_=common,
             quota=quota_hard(config),
-            container_defaults=ContainerDefaults(
-                requests=ISTIOD_RESOURCES["requests"], limits=ISTIOD_RESOURCES["limits"]
-            ),
+            container_defaults=ContainerDefaults.of(ISTIOD_RESOURCES),
             policies={"allow-istiod": allow_istiod()},
-            opts=self._on_cluster(),
+            opts=self.on_cluster(),
         )
         return created.name, created.resources
 
@@ -267,7 +235,7 @@ class Mesh(pulumi.ComponentResource):
             release_name=release,
             namespace=namespace,
             values=dict(values),
-            opts=self._on_cluster(depends_on),
+            opts=self.on_cluster(depends_on),
         )
 
     def _root_policy(
@@ -279,5 +247,5 @@ class Mesh(pulumi.ComponentResource):
             kind=kind,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ROOT_NAMESPACE),
             spec=dict(spec),
-            opts=self._on_cluster([istiod]),
+            opts=self.on_cluster([istiod]),
         )

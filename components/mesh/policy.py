@@ -21,8 +21,16 @@ from rampart.config.models import Jwt, LoadBalancing, ServiceSpec
 
 SECURITY_API = "security.istio.io/v1"
 NETWORKING_API = "networking.istio.io/v1"
-# Retry only failures a retry can fix; the request never reached the app or got a 5xx back.
-RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+# A retry re-sends the request. For every method only what never reached the application:
+# connect-failure (no connection to the upstream) and refused-stream (HTTP/2 REFUSED_STREAM: the
+# server did not process the stream). A reset or a 5xx can come after the application acted, so
+# only idempotent methods (RFC 9110 section 9.2.2: GET, HEAD, OPTIONS, PUT, DELETE; TRACE is never
+# routed) are retried on those as well. Envoy's x-envoy-retry-on semantics:
+# https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/router_filter#x-envoy-retry-on,
+# https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2
+RETRY_ON_ANY_METHOD = "connect-failure,refused-stream"
+RETRY_ON_IDEMPOTENT = "5xx,reset,connect-failure,refused-stream"
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 OUTLIER_INTERVAL = "10s"
 OUTLIER_BASE_EJECTION = "30s"
 OUTLIER_MAX_EJECTION_PERCENT = 50
@@ -106,10 +114,6 @@ def service_mesh_objects(
     return objects
 
 
-def _selector(service: str) -> dict[str, Any]:
-    return {"matchLabels": labels.selector(service)}
-
-
 def allow_callers(
     spec: ServiceSpec, trust_domain: str, identities: Iterable[ServiceIdentity]
 ) -> CustomObject | None:
@@ -127,7 +131,7 @@ def allow_callers(
         SECURITY_API,
         "AuthorizationPolicy",
         f"{spec.name}-allow-callers",
-        {"selector": _selector(spec.name), "action": "ALLOW", "rules": [rule]},
+        {"selector": labels.workload_selector(spec.name), "action": "ALLOW", "rules": [rule]},
     )
 
 
@@ -152,7 +156,7 @@ def jwt_objects(spec: ServiceSpec, jwt: Jwt, gateway_principal: str) -> list[Cus
         SECURITY_API,
         "RequestAuthentication",
         f"{spec.name}-jwt",
-        {"selector": _selector(spec.name), "jwtRules": [jwt_rule]},
+        {"selector": labels.workload_selector(spec.name), "jwtRules": [jwt_rule]},
     )
     # RequestAuthentication alone lets token-less requests through: DENY those arriving from the
     # gateway. One rule per auth path; a longer public route under it is exempt, as the gateway
@@ -165,7 +169,7 @@ def jwt_objects(spec: ServiceSpec, jwt: Jwt, gateway_principal: str) -> list[Cus
         SECURITY_API,
         "AuthorizationPolicy",
         f"{spec.name}-require-jwt",
-        {"selector": _selector(spec.name), "action": "DENY", "rules": rules},
+        {"selector": labels.workload_selector(spec.name), "action": "DENY", "rules": rules},
     )
     return [authentication, require]
 
@@ -206,7 +210,7 @@ def destination_rule(spec: ServiceSpec, namespace: str) -> CustomObject:
     )
 
 
-def retries(spec: ServiceSpec) -> dict[str, Any]:
+def retries(spec: ServiceSpec, retry_on: str = RETRY_ON_ANY_METHOD) -> dict[str, Any]:
     traffic = spec.traffic
     if traffic.retries == 0:
         # Leaving `retries` out would not disable them: Istio then applies its default of 2.
@@ -214,19 +218,32 @@ def retries(spec: ServiceSpec) -> dict[str, Any]:
     return {
         "attempts": traffic.retries,
         "perTryTimeout": istio_duration(traffic.per_try_timeout_seconds),
-        "retryOn": RETRY_ON,
+        "retryOn": retry_on,
     }
 
 
 def virtual_service(spec: ServiceSpec, namespace: str) -> CustomObject:
+    """Two HTTP routes to the same destination, first match wins
+    (https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute): idempotent
+    methods with the wider retry conditions, then every other method (POST, PATCH) with retries only
+    for requests that never reached the application."""
     host = service_host(spec.name, namespace)
-    route = {
-        "name": spec.name,
-        "route": [{"destination": {"host": host, "port": {"number": spec.port}}}],
-        "timeout": istio_duration(spec.traffic.timeout_seconds),
-        "retries": retries(spec),
-    }
-    return CustomObject(NETWORKING_API, "VirtualService", spec.name, {"hosts": [host], "http": [route]})
+
+    def route(name: str, retry_on: str, match: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return {
+            "name": name,
+            **({"match": match} if match else {}),
+            "route": [{"destination": {"host": host, "port": {"number": spec.port}}}],
+            "timeout": istio_duration(spec.traffic.timeout_seconds),
+            "retries": retries(spec, retry_on),
+        }
+
+    idempotent = [{"method": {"exact": method}} for method in IDEMPOTENT_METHODS]
+    http = [
+        route(f"{spec.name}-idempotent", RETRY_ON_IDEMPOTENT, idempotent),
+        route(spec.name, RETRY_ON_ANY_METHOD),
+    ]
+    return CustomObject(NETWORKING_API, "VirtualService", spec.name, {"hosts": [host], "http": http})
 
 
 def egress_entries(spec: ServiceSpec) -> list[CustomObject]:

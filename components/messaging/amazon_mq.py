@@ -83,44 +83,44 @@ def broker_name(environment: str) -> str:
     return f"rampart-{environment}-broker"
 
 
-def _client_rules(
-    clients: Mapping[str, pulumi.Input[str]], port: int, what: str
-) -> list[aws.ec2.SecurityGroupIngressArgs]:
-    return [
-        aws.ec2.SecurityGroupIngressArgs(
-            description=f"{what} from {label}",
-            protocol="tcp",
-            from_port=port,
-            to_port=port,
-            security_groups=[clients[label]],
-        )
-        for label in sorted(clients)
-    ]
-
-
 def _security_group(
     name: str, args: AmazonMqArgs, tags: Mapping[str, str], opts: pulumi.ResourceOptions
 ) -> aws.ec2.SecurityGroup:
+    """The broker's group, and a rule per client on each side, as separate resources.
+
+    The group itself names no other group: a client group (the cluster security group EKS creates with
+    the cluster) inside the group's inline rules would make the group, and the broker behind it, wait
+    for the cluster (~10 minutes in prod) although the broker needs none of it to start. Separate rules
+    (aws.vpc.SecurityGroupIngressRule, one per rule, "the current best practice" of
+    terraform-provider-aws' aws_security_group docs) let the group and the broker start with the VPC;
+    only the rules wait for the clients' groups. A group with no `ingress` argument manages no inline
+    ingress, so the separate rules stay."""
     group = aws.ec2.SecurityGroup(
         f"{name}-sg",
         vpc_id=args.network.vpc_id,
         description=f"Amazon MQ for RabbitMQ ({args.environment}): AMQPS and management from named clients",
-        # Inline rules are authoritative: a rule added by hand is removed on the next update.
-        ingress=[
-            *_client_rules(args.amqp_clients, AMQPS_PORT, "AMQPS"),
-            *_client_rules(args.management_clients, MANAGEMENT_PORT, "Management API"),
-        ],
         # The broker only answers, and answers need no egress rule (security groups are stateful).
         egress=[],
         tags=dict(tags),
         opts=opts,
     )
-    # The clients' side, as separate rules: inline rules on their groups would be authoritative.
     for clients, port, what in (
         (args.amqp_clients, AMQPS_PORT, "AMQPS"),
         (args.management_clients, MANAGEMENT_PORT, "Management API"),
     ):
         for label in sorted(clients):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-{label}-{port}-ingress",
+                security_group_id=group.id,
+                referenced_security_group_id=clients[label],
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"{what} from {label}",
+                tags=dict(tags),
+                opts=opts,
+            )
+            # The clients' side, as separate rules: inline rules on their groups would be authoritative.
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-{label}-{port}-egress",
                 security_group_id=clients[label],

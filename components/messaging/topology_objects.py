@@ -64,27 +64,24 @@ def object_name(vhost: str, name: str) -> str:
     return f"{vhost}.{name}"
 
 
-def _quorum_queue(vhost: str, queue: str, reference: Mapping[str, Any]) -> dict[str, Any]:
+def _durable(vhost: str, name: str, type_: str, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """An exchange or queue that survives a broker restart and outlives its last binding or consumer."""
     return {
-        "name": queue,
+        "name": name,
         "vhost": vhost,
-        "type": "quorum",
+        "type": type_,
         "durable": True,
         "autoDelete": False,
-        "deletionPolicy": "retain",
         "rabbitmqClusterReference": dict(reference),
     }
+
+
+def _quorum_queue(vhost: str, queue: str, reference: Mapping[str, Any]) -> dict[str, Any]:
+    return _durable(vhost, queue, "quorum", reference) | {"deletionPolicy": "retain"}
 
 
 def _fanout(vhost: str, exchange: str, reference: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": exchange,
-        "vhost": vhost,
-        "type": "fanout",
-        "durable": True,
-        "autoDelete": False,
-        "rabbitmqClusterReference": dict(reference),
-    }
+    return _durable(vhost, exchange, "fanout", reference)
 
 
 def _binding(vhost: str, exchange: str, queue: str, reference: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,91 +16,40 @@ traces on a PVC on every target (S3 for Tempo is out of scope).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.core import charts, labels
-from components.mesh.istio import ROOT_NAMESPACE as MESH_ROOT_NAMESPACE
+from components.core import charts, labels, netpol
+from components.core.base import InClusterComponent
+from components.mesh import ROOT_NAMESPACE as MESH_ROOT_NAMESPACE
+from components.observability.logging_charts import (
+    ALLOY,
+    ALLOY_CHART,
+    LOKI,
+    LOKI_CHART,
+    LOKI_HTTP_PORT,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    TEMPO,
+    TEMPO_CHART,
+    TEMPO_PODS,
+    TEMPO_QUERY_PORT,
+    ZIPKIN_PORT,
+    alloy_values,
+    lifecycle_rules,
+    loki_storage_policy,
+    loki_values,
+    network_policies,
+    telemetry_spec,
+    tempo_values,
+)
 from components.targets.aws import iam
 from components.targets.aws.handles import PodIdentity
-from components.targets.aws.karpenter import POD_IDENTITY_AGENT_CIDRS
-from components.targets.aws.kms import customer_key
-
-GRAFANA_COMMUNITY_REPOSITORY = "https://grafana-community.github.io/helm-charts"
-GRAFANA_REPOSITORY = "https://grafana.github.io/helm-charts"
-LOKI_CHART = charts.Chart(GRAFANA_COMMUNITY_REPOSITORY, "loki", "18.11.0")
-TEMPO_CHART = charts.Chart(GRAFANA_COMMUNITY_REPOSITORY, "tempo", "2.2.4")
-ALLOY_CHART = charts.Chart(GRAFANA_REPOSITORY, "alloy", "1.11.1")
-
-# Release names: each chart names its Service and service account after the release.
-LOKI = "loki"
-ALLOY = "alloy"
-TEMPO = "tempo"
-
-LOKI_HTTP_PORT = 3100
-LOKI_GRPC_PORT = 9095
-LOKI_MEMBERLIST_PORT = 7946
-TEMPO_QUERY_PORT = 3200
-OTLP_GRPC_PORT = 4317
-OTLP_HTTP_PORT = 4318
-ZIPKIN_PORT = 9411
-# The API server: 443 on EKS, 6443 on kubeadm/kind clusters; addresses in the node / VPC network.
-API_SERVER_PORTS = (443, 6443)
-PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-# S3 answers on public addresses, also through the VPC's gateway endpoint.
-NON_PUBLIC_RANGES = [*PRIVATE_RANGES, "100.64.0.0/10", "169.254.0.0/16"]
-
-# The labels each chart puts on its pods (their selector labels).
-LOKI_PODS = {
-    labels.NAME: LOKI,
-    "app.kubernetes.io/instance": LOKI,
-    "app.kubernetes.io/component": "single-binary",
-}
-ALLOY_PODS = {labels.NAME: ALLOY, "app.kubernetes.io/instance": ALLOY}
-TEMPO_PODS = {labels.NAME: TEMPO, "app.kubernetes.io/instance": TEMPO}
-# Grafana (kube-prometheus-stack's sub-chart, owned by the monitoring layer), whatever its release name.
-GRAFANA_PODS = {labels.NAME: "grafana"}
-
-# With auth disabled Loki files every stream under this tenant id (its objects under "fake/").
-LOKI_TENANT = "fake"
-# Past the retention the compactor deletes chunks itself; the bucket's lifecycle is the backstop a day
-# later, and deleted objects stay recoverable as noncurrent versions for a week.
-LIFECYCLE_GRACE_DAYS = 1
-NONCURRENT_DAYS = 7
-RUN_AS = 10001
-
-# The SDK's names for nested S3 blocks, shortened.
-_SseByDefault = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
-_NoncurrentExpiration = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs
-_AbortMultipart = aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs
-
-Resources = Mapping[str, Mapping[str, str]]
-LOKI_RESOURCES: Mapping[bool, Resources] = {
-    # object storage (3 replicas) / filesystem (1 replica, small)
-    True: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
-    False: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-}
-TEMPO_RESOURCES: Resources = {
-    "requests": {"cpu": "250m", "memory": "512Mi"},
-    "limits": {"cpu": "1", "memory": "2Gi"},
-}
-ALLOY_RESOURCES: Resources = {
-    "requests": {"cpu": "50m", "memory": "128Mi"},
-    "limits": {"cpu": "500m", "memory": "512Mi"},
-}
-RELOADER_RESOURCES: Resources = {
-    "requests": {"cpu": "10m", "memory": "32Mi"},
-    "limits": {"cpu": "100m", "memory": "64Mi"},
-}
-VOLUME_SIZE = "10Gi"
-# The image's own data directory, as an emptyDir (the root filesystem is read-only).
-ALLOY_STORAGE_PATH = "/var/lib/alloy/data"
+from components.targets.aws.s3 import Bucket, secure_bucket
 
 
 @dataclass(frozen=True)
@@ -139,13 +88,6 @@ class LoggingTracingHandle:
     ready: list[pulumi.Resource]
 
 
-@dataclass(frozen=True)
-class Bucket:
-    bucket: aws.s3.Bucket
-    key: aws.kms.Key
-    companions: list[pulumi.Resource]
-
-
 # -- addresses ---------------------------------------------------------------------------------
 
 
@@ -163,418 +105,17 @@ def tempo_extension_provider(namespace: str) -> dict[str, Any]:
     return {"name": TEMPO, "zipkin": {"service": service_host(TEMPO, namespace), "port": ZIPKIN_PORT}}
 
 
-# -- Loki --------------------------------------------------------------------------------------
-
-
-def loki_replicas(object_storage: bool) -> int:
-    # The chart refuses more than one monolithic replica on a filesystem.
-    return 3 if object_storage else 1
-
-
-def _spread(pods: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "maxSkew": 1,
-            "topologyKey": "topology.kubernetes.io/zone",
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": dict(pods)},
-        }
-    ]
-
-
-def _loki_storage(bucket: pulumi.Input[str] | None, region: str | None) -> dict[str, Any]:
-    if bucket is None:
-        return {"type": "filesystem"}
-    # No credentials: the pods get them from EKS Pod Identity. `insecure: false` (the default) keeps
-    # the client on HTTPS, which the bucket policy requires anyway.
-    return {"type": "s3", "s3": {"region": region}, "bucketNames": {"chunks": bucket, "ruler": bucket}}
-
-
-def loki_values(
-    retention_days: int, *, bucket: pulumi.Input[str] | None = None, region: str | None = None
-) -> dict[str, Any]:
-    """Values of the `loki` chart: monolithic, one tenant, retention applied by the compactor."""
-    object_storage = bucket is not None
-    replicas = loki_replicas(object_storage)
-    store = "s3" if object_storage else "filesystem"
-    single_binary: dict[str, Any] = {
-        "replicas": replicas,
-        "resources": LOKI_RESOURCES[object_storage],
-        "persistence": {"enabled": True, "size": VOLUME_SIZE},
-        # The rules sidecar watches ConfigMaps and Secrets cluster-wide; rules are not managed that way.
-        "sidecar": False,
-    }
-    if replicas > 1:
-        single_binary["podDisruptionBudget"] = {"maxUnavailable": 1}
-        single_binary["topologySpreadConstraints"] = _spread(LOKI_PODS)
-    return {
-        "deploymentMode": "Monolithic",
-        "loki": {
-            "auth_enabled": False,
-            "commonConfig": {"replication_factor": replicas},
-            "storage": _loki_storage(bucket, region),
-            "schemaConfig": {
-                "configs": [
-                    {
-                        "from": "2024-04-01",
-                        "store": "tsdb",
-                        "object_store": store,
-                        "schema": "v13",
-                        "index": {"prefix": "index_", "period": "24h"},
-                    }
-                ]
-            },
-            "compactor": {
-                "working_directory": "/var/loki/compactor",
-                "compaction_interval": "10m",
-                "retention_enabled": True,
-                "retention_delete_delay": "2h",
-                "delete_request_store": store,
-            },
-            # limits_config's chart defaults are a closed list; the chart deep-merges structuredConfig
-            # over the Loki config it renders, so the retention lands in limits_config.
-            "structuredConfig": {"limits_config": {"retention_period": f"{retention_days * 24}h"}},
-            "analytics": {"reporting_enabled": False},
-        },
-        "singleBinary": single_binary,
-        # The simple-scalable targets default to 3 replicas each; the chart rejects them beside monolithic.
-        "write": {"replicas": 0},
-        "read": {"replicas": 0},
-        "backend": {"replicas": 0},
-        "gateway": {"enabled": False},
-        # The canary and the Helm test push and query as tenants (the test image is tagged `latest`).
-        "lokiCanary": {"enabled": False},
-        "test": {"enabled": False},
-        # Memcached caches are sized for large installs (gigabytes each).
-        "chunksCache": {"enabled": False},
-        "resultsCache": {"enabled": False},
-        "sidecar": {"rules": {"enabled": False}},
-        # No cluster-wide role: with the sidecar off Loki never calls the API server.
-        "rbac": {"namespaced": True},
-        "serviceAccount": {"name": LOKI, "automountServiceAccountToken": False},
-        "defaults": {"automountServiceAccountToken": False},
-    }
-
-
-def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-    """Chunks (the bulk, under the tenant's prefix) expire a day after the retention. The index, the
-    compactor's delete requests (both under index/) and ruler rules (rules/) are left to Loki."""
-    expire = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days + LIFECYCLE_GRACE_DAYS)
-    return [
-        aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id="expire-chunks",
-            status="Enabled",
-            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{LOKI_TENANT}/"),
-            expiration=expire,
-        ),
-        aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id="clean-up",
-            status="Enabled",
-            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-            # Versioning keeps what Loki deletes; drop it after a recovery window, then the markers.
-            noncurrent_version_expiration=_NoncurrentExpiration(noncurrent_days=NONCURRENT_DAYS),
-            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                expired_object_delete_marker=True
-            ),
-            abort_incomplete_multipart_upload=_AbortMultipart(days_after_initiation=1),
-        ),
-    ]
-
-
-def tls_only_policy(bucket_arn: str) -> str:
-    """Deny any request over plain HTTP or TLS older than 1.2 (a Deny on s3:*, so not iam.document)."""
-    resources = [bucket_arn, f"{bucket_arn}/*"]
-    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": resources}
-    statements = [
-        deny | {"Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        deny | {"Sid": "DenyOldTls", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
-
-
-def loki_storage_policy(bucket_arn: str, key_arn: str, region: str) -> str:
-    """Objects of the one bucket, and the key only as S3 uses it for SSE-KMS on Loki's behalf."""
-    return iam.document(
-        [
-            iam.allow(["s3:ListBucket"], [bucket_arn], Sid="ListBucket"),
-            iam.allow(
-                ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                [f"{bucket_arn}/*"],
-                Sid="ReadWriteObjects",
-            ),
-            # GenerateDataKey encrypts new objects, Decrypt reads them (and completes multipart uploads).
-            iam.allow(
-                ["kms:Decrypt", "kms:GenerateDataKey"],
-                [key_arn],
-                Sid="UseBucketKey",
-                Condition={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-            ),
-        ]
-    )
-
-
-# -- Alloy -------------------------------------------------------------------------------------
-
-
-def _alloy_string(value: str) -> str:
-    # JSON string escapes are valid Alloy string escapes.
-    return json.dumps(value)
-
-
-def _relabel_rule(source: str, target: str) -> str:
-    return (
-        f"  rule {{\n    source_labels = [{_alloy_string(source)}]\n"
-        f"    target_label  = {_alloy_string(target)}\n  }}"
-    )
-
-
-def alloy_config(push_url: str, environment: str) -> str:
-    """Pod logs of this node, read through the API server, to Loki; Vault audit lines tagged."""
-    vault_audit = '{namespace="vault"} |~ `"type":"(request|response)"`'
-    relabels = (
-        ("__meta_kubernetes_namespace", "namespace"),
-        ("__meta_kubernetes_pod_name", "pod"),
-        ("__meta_kubernetes_pod_container_name", "container"),
-        ("__meta_kubernetes_pod_label_app_kubernetes_io_name", "app"),
-        ("__meta_kubernetes_pod_node_name", "node"),
-    )
-    rules = "\n".join(_relabel_rule(source, target) for source, target in relabels)
-    return f"""// Pods of this node only: every DaemonSet pod tails its own node's pods.
-discovery.kubernetes "pods" {{
-  role = "pod"
-  selectors {{
-    role  = "pod"
-    field = "spec.nodeName=" + sys.env("K8S_NODE_NAME")
-  }}
-}}
-
-discovery.relabel "pods" {{
-  targets = discovery.kubernetes.pods.targets
-{rules}
-}}
-
-// Through the API server: no hostPath, no root.
-loki.source.kubernetes "pods" {{
-  targets    = discovery.relabel.pods.output
-  forward_to = [loki.process.platform.receiver]
-}}
-
-loki.process "platform" {{
-  // Vault's audit device writes JSON request/response entries to stdout.
-  stage.match {{
-    selector = {_alloy_string(vault_audit)}
-    stage.static_labels {{
-      values = {{ log_type = "vault_audit" }}
-    }}
-  }}
-  forward_to = [loki.write.default.receiver]
-}}
-
-loki.write "default" {{
-  endpoint {{
-    url = {_alloy_string(push_url)}
-  }}
-  external_labels = {{ environment = {_alloy_string(environment)} }}
-}}
-"""
-
-
-def _restricted_container() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def alloy_values(push_url: str, environment: str) -> dict[str, Any]:
-    return {
-        "alloy": {
-            "configMap": {"content": alloy_config(push_url, environment)},
-            # The chart's hostPath mounts of /var/log and /var/lib/docker/containers: never.
-            "mounts": {
-                "varlog": False,
-                "dockercontainers": False,
-                "extra": [{"name": "storage", "mountPath": ALLOY_STORAGE_PATH}],
-            },
-            # Read positions, on an emptyDir: a replaced pod starts without them.
-            "storagePath": ALLOY_STORAGE_PATH,
-            "enableReporting": False,
-            "resources": ALLOY_RESOURCES,
-            "securityContext": _restricted_container(),
-        },
-        "global": {
-            "podSecurityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "runAsGroup": RUN_AS,
-                "fsGroup": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            }
-        },
-        "controller": {
-            "type": "daemonset",
-            # Logs from every node, tainted ones included.
-            "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
-            "volumes": {"extra": [{"name": "storage", "emptyDir": {}}]},
-        },
-        "configReloader": {"resources": RELOADER_RESOURCES},
-        # Only what discovery.kubernetes (role pod) and loki.source.kubernetes read; the chart's
-        # defaults also grant secrets, configmaps and nodes cluster-wide.
-        "rbac": {
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["pods", "pods/log", "namespaces"],
-                    "verbs": ["get", "list", "watch"],
-                }
-            ],
-            "clusterRules": [],
-        },
-        # The PodLogs CRD is not used.
-        "crds": {"create": False},
-    }
-
-
-# -- Tempo -------------------------------------------------------------------------------------
-
-
-def tempo_values(retention_days: int) -> dict[str, Any]:
-    """Single binary on a PVC; OTLP (gRPC, HTTP) and Zipkin (Istio's sidecars) receivers. The chart's
-    Jaeger receivers stay in its defaults (Helm keys cannot be removed through a Pulumi Release);
-    NetworkPolicies admit none of their ports."""
-    return {
-        "replicas": 1,
-        "tempo": {
-            "retention": f"{retention_days * 24}h",
-            "reportingEnabled": False,
-            "receivers": {
-                "otlp": {
-                    "protocols": {
-                        "grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"},
-                        "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"},
-                    }
-                },
-                # The chart renders `receivers` verbatim as the distributor's receivers.
-                "zipkin": {"endpoint": f"0.0.0.0:{ZIPKIN_PORT}"},
-            },
-            "resources": TEMPO_RESOURCES,
-            "securityContext": _restricted_container(),
-            "extraVolumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # nosec B108 # noqa: S108 - an emptyDir
-        },
-        "extraVolumes": [{"name": "tmp", "emptyDir": {}}],
-        "persistence": {"enabled": True, "size": VOLUME_SIZE},
-        "serviceAccount": {"automountServiceAccountToken": False},
-    }
-
-
-def telemetry_spec(trace_sampling: float) -> dict[str, Any]:
-    """Mesh-wide (root namespace, no selector): every sidecar reports to the `tempo` provider."""
-    return {"tracing": [{"providers": [{"name": TEMPO}], "randomSamplingPercentage": trace_sampling}]}
-
-
-# -- NetworkPolicies ---------------------------------------------------------------------------
-
-
-def _selector(match_labels: Mapping[str, str]) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match_labels))
-
-
-def _pods(match_labels: Mapping[str, str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=_selector(match_labels))
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _cidrs(
-    *cidrs: str, except_: Sequence[str] | None = None
-) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-    return [
-        k8s.networking.v1.NetworkPolicyPeerArgs(
-            ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr, except_=list(except_) if except_ else None)
-        )
-        for cidr in cidrs
-    ]
-
-
-def _ingress(
-    pods: Mapping[str, str], peers: list[k8s.networking.v1.NetworkPolicyPeerArgs], ports: Sequence[int]
-) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods),
-        policy_types=["Ingress"],
-        ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=peers, ports=_tcp(*ports))],
-    )
-
-
-def _egress(
-    pods: Mapping[str, str], rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs]
-) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_selector(pods), policy_types=["Egress"], egress=rules
-    )
-
-
-def _to(
-    peers: list[k8s.networking.v1.NetworkPolicyPeerArgs], *ports: int
-) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
-    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=peers, ports=_tcp(*ports))
-
-
-def network_policies(object_storage: bool) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
-    """The monitoring namespace's allows for logs and traces (on top of its default-deny and DNS)."""
-    loki_peer_ports = (LOKI_HTTP_PORT, LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT)
-    policies = {
-        # Pushes from Alloy, queries from Grafana: nothing else reaches the tenant-less API.
-        "loki-ingress": _ingress(LOKI_PODS, [_pods(ALLOY_PODS), _pods(GRAFANA_PODS)], [LOKI_HTTP_PORT]),
-        # Ring (memberlist), query scheduling and the compactor, between Loki's own replicas.
-        "loki-peers-ingress": _ingress(LOKI_PODS, [_pods(LOKI_PODS)], loki_peer_ports),
-        "loki-peers-egress": _egress(LOKI_PODS, [_to([_pods(LOKI_PODS)], *loki_peer_ports)]),
-        "loki-grafana-egress": _egress(GRAFANA_PODS, [_to([_pods(LOKI_PODS)], LOKI_HTTP_PORT)]),
-        # Alloy lists pods and streams their logs from the API server, and pushes to Loki.
-        "alloy-egress": _egress(
-            ALLOY_PODS,
-            [_to(_cidrs(*PRIVATE_RANGES), *API_SERVER_PORTS), _to([_pods(LOKI_PODS)], LOKI_HTTP_PORT)],
-        ),
-        # Spans from every namespace's sidecars and SDKs.
-        "tempo-spans-ingress": _ingress(
-            TEMPO_PODS,
-            [k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=k8s.meta.v1.LabelSelectorArgs())],
-            [OTLP_GRPC_PORT, OTLP_HTTP_PORT, ZIPKIN_PORT],
-        ),
-        "tempo-query-ingress": _ingress(TEMPO_PODS, [_pods(GRAFANA_PODS)], [TEMPO_QUERY_PORT]),
-        "tempo-grafana-egress": _egress(GRAFANA_PODS, [_to([_pods(TEMPO_PODS)], TEMPO_QUERY_PORT)]),
-    }
-    if object_storage:
-        # S3 over HTTPS (KMS is called by S3, not by Loki) and the node's Pod Identity agent for
-        # credentials. S3's addresses are not known in advance: any public address, 443 only.
-        policies["loki-object-storage-egress"] = _egress(
-            LOKI_PODS,
-            [
-                _to(_cidrs("0.0.0.0/0", except_=NON_PUBLIC_RANGES), 443),
-                _to(_cidrs(*POD_IDENTITY_AGENT_CIDRS), 80),
-            ],
-        )
-    return policies
-
-
 def span_export_egress(namespace: str) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """For namespaces whose sidecars report spans (their default-deny also blocks egress): to Tempo's
     Zipkin and OTLP receivers."""
-    tempo = k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=_selector({labels.NAMESPACE_NAME: namespace}), pod_selector=_selector(TEMPO_PODS)
-    )
-    return _egress({}, [_to([tempo], ZIPKIN_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT)])
+    tempo = netpol.pods_in(namespace, TEMPO_PODS)
+    return netpol.egress_to({}, [tempo], ZIPKIN_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT)
 
 
 # -- the component -----------------------------------------------------------------------------
 
 
-class LoggingTracing(pulumi.ComponentResource):
+class LoggingTracing(InClusterComponent):
     handle: LoggingTracingHandle
     bucket: Bucket | None
     loki_role: iam.PodIdentityRole | None
@@ -582,7 +123,13 @@ class LoggingTracing(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: LoggingTracingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rampart:observability:LoggingTracing", name, {}, opts)
+        super().__init__(
+            "rampart:observability:LoggingTracing",
+            name,
+            provider=args.provider,
+            waits_for=args.depends_on,
+            opts=opts,
+        )
         self._args = args
         ns = args.namespace
 
@@ -598,7 +145,7 @@ class LoggingTracing(pulumi.ComponentResource):
                 f"{name}-{policy_name}",
                 metadata=self._meta(policy_name, policy_name.split("-", 1)[0]),
                 spec=spec,
-                opts=self._on_cluster(),
+                opts=self.on_cluster(),
             )
             for policy_name, spec in network_policies(args.aws is not None).items()
         ]
@@ -612,7 +159,7 @@ class LoggingTracing(pulumi.ComponentResource):
             release_name=LOKI,
             namespace=ns,
             values=loki_values(args.retention_days, bucket=bucket_name, region=region),
-            opts=self._on_cluster([*policies, *identity]),
+            opts=self.on_cluster([*policies, *identity]),
         )
         alloy = charts.release(
             f"{name}-alloy",
@@ -620,7 +167,7 @@ class LoggingTracing(pulumi.ComponentResource):
             release_name=ALLOY,
             namespace=ns,
             values=alloy_values(loki_push_url(ns), args.environment),
-            opts=self._on_cluster([*policies, loki]),
+            opts=self.on_cluster([*policies, loki]),
         )
         tempo = charts.release(
             f"{name}-tempo",
@@ -628,7 +175,7 @@ class LoggingTracing(pulumi.ComponentResource):
             release_name=TEMPO,
             namespace=ns,
             values=tempo_values(args.retention_days),
-            opts=self._on_cluster(policies),
+            opts=self.on_cluster(policies),
         )
         telemetry = k8s.apiextensions.CustomResource(
             f"{name}-mesh-tracing",
@@ -640,7 +187,7 @@ class LoggingTracing(pulumi.ComponentResource):
                 labels=labels.common(args.environment) | {labels.NAME: TEMPO},
             ),
             spec=telemetry_spec(args.trace_sampling),
-            opts=self._on_cluster([tempo]),
+            opts=self.on_cluster([tempo]),
         )
 
         self.handle = LoggingTracingHandle(
@@ -662,72 +209,15 @@ class LoggingTracing(pulumi.ComponentResource):
             labels=labels.common(self._args.environment) | {labels.NAME: component},
         )
 
-    def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        # Every Kubernetes object names its provider: none may fall back to the ambient one.
-        return pulumi.ResourceOptions(
-            parent=self, provider=self._args.provider, depends_on=[*self._args.depends_on, *depends_on]
-        )
-
     def _bucket(self, name: str, target: LogsAws, retention_days: int) -> Bucket:
-        child = pulumi.ResourceOptions(parent=self)
-        key = customer_key(
-            f"{name}-loki-key",
-            "Loki's log bucket (SSE-KMS)",
-            account_id=target.account_id,
-            partition=target.partition,
-            region=target.region,
-            opts=child,
-        )
-        bucket = aws.s3.Bucket(
+        return secure_bucket(
             f"{name}-loki",
-            force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=target.protect),
+            key_description="Loki's log bucket (SSE-KMS)",
+            key_account=target,
+            lifecycle=lifecycle_rules(retention_days),
+            protect=target.protect,
+            parent=self,
         )
-        after_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-loki-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=_SseByDefault(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    # One data key per bucket rather than per object: far fewer KMS calls.
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=after_bucket,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-loki-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=after_bucket,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-loki-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=after_bucket,
-        )
-        # S3 rejects concurrent changes to one bucket's policy and its public access block.
-        policy = aws.s3.BucketPolicy(
-            f"{name}-loki-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_policy),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket, block]),
-        )
-        lifecycle = aws.s3.BucketLifecycleConfiguration(
-            f"{name}-loki-lifecycle",
-            bucket=bucket.id,
-            rules=lifecycle_rules(retention_days),
-            # Expiration in a versioned bucket makes noncurrent versions: versioning first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket, versioning]),
-        )
-        return Bucket(bucket=bucket, key=key, companions=[encryption, block, versioning, policy, lifecycle])
 
     def _loki_role(self, name: str, target: LogsAws, bucket: Bucket) -> iam.PodIdentityRole:
         def document(arns: list[str]) -> str:

@@ -298,8 +298,10 @@ def service_rules(
     return {"groups": [{"name": f"{service}.slo", "rules": rules}]}
 
 
-def platform_rules(*, runbook_base: str = RUNBOOK_BASE_URL) -> dict[str, Any]:
-    """PrometheusRule spec: the platform's own failure modes, labelled with the component."""
+def platform_rules(*, runbook_base: str = RUNBOOK_BASE_URL, cloudnative_pg: bool = True) -> dict[str, Any]:
+    """PrometheusRule spec: the platform's own failure modes, labelled with the component. The
+    database alerts read CloudNativePG's exporter: only where CloudNativePG runs (on aws RDS has no
+    such series, and an alert on a series that never exists can never fire)."""
 
     def rule(component: str, name: str, expr: str, **details: str) -> dict[str, Any]:
         return alert(
@@ -375,6 +377,8 @@ def platform_rules(*, runbook_base: str = RUNBOOK_BASE_URL) -> dict[str, Any]:
             "behind its primary; a failover now would lose those writes.",
         ),
     ]
+    if not cloudnative_pg:
+        rules = [r for r in rules if r["labels"].get("component") != "database"]
     return {"groups": [{"name": "rampart.platform", "rules": rules}]}
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.contract import ClusterHandle
 from components.core import labels, quota
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.mesh import policy as mesh_policy
@@ -15,7 +16,6 @@ from components.mesh.policy import ServiceIdentity
 from components.paved_road import service_network, workload
 from components.paved_road.service_network import Peer
 from components.targets.aws.pod_security import security_group_policy
-from components.targets.kubernetes import ClusterHandle
 from rampart.config import ServiceSpec, Sizing
 from rampart.config.models import Jwt
 
@@ -116,6 +116,11 @@ class Microservice(pulumi.ComponentResource):
         )
         # Pods created before the policy would start without their security groups.
         before_pods: list[pulumi.Resource] = [account]
+        if mesh is not None:
+            # Istio adds the sidecar in its mutating webhook when a pod is created: a pod created
+            # before istiod serves it runs without one (no mTLS, no JWT check) until it is recreated.
+            # https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/
+            before_pods += mesh.ready
         if args.pod_security_groups:
             before_pods.append(
                 security_group_policy(

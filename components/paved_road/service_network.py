@@ -6,12 +6,10 @@ from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
 
-from components.core import labels
+from components.core import labels, netpol
 from rampart.config import ServiceSpec
 
-# Public addresses, for services that call external hosts through the mesh on 443 (the mesh
-# itself admits only the hosts the service declares in `egress:`).
-PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
+ISTIOD_XDS_PORT = 15012
 
 
 @dataclass(frozen=True)
@@ -23,114 +21,34 @@ class Peer:
     port: int
 
 
-def _namespace(name: str) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels={labels.NAMESPACE_NAME: name})
-
-
-def _pods(service: str) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector(service))
-
-
-def default_deny() -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Every pod in the namespace: no ingress, no egress, unless another policy allows it."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-        policy_types=["Ingress", "Egress"],
+def allow_from_callers(service: str, port: int, caller_namespaces: list[str]) -> netpol.Spec:
+    return netpol.ingress_from(
+        labels.selector(service), [netpol.pods_in(namespace) for namespace in sorted(caller_namespaces)], port
     )
 
 
-def allow_dns() -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=_namespace("kube-system"),
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
-                    )
-                ],
-                ports=[
-                    k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
-                    for protocol in ("UDP", "TCP")
-                ],
-            )
-        ],
-    )
-
-
-def allow_from_callers(
-    service: str, port: int, caller_namespaces: list[str]
-) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_pods(service),
-        policy_types=["Ingress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=_namespace(namespace))
-                    for namespace in sorted(caller_namespaces)
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
-            )
-        ],
-    )
-
-
-def allow_to_callees(service: str, callees: list[Peer]) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=_pods(service),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=_namespace(callee.namespace),
-                        pod_selector=_pods(callee.name),
-                    )
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=callee.port)],
+def allow_to_callees(service: str, callees: list[Peer]) -> netpol.Spec:
+    return netpol.egress(
+        labels.selector(service),
+        [
+            netpol.EgressRule(
+                to=[netpol.pods_in(callee.namespace, labels.selector(callee.name))],
+                ports=netpol.tcp(callee.port),
             )
             for callee in sorted(callees, key=lambda peer: peer.name)
         ],
     )
 
 
-def allow_to_mesh_control_plane(root_namespace: str) -> k8s.networking.v1.NetworkPolicySpecArgs:
+def allow_to_mesh_control_plane(root_namespace: str) -> netpol.Spec:
     """Sidecars fetch configuration and certificates from istiod (xDS and CA on 15012)."""
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=_namespace(root_namespace),
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": "istiod"}),
-                    )
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=15012)],
-            )
-        ],
-    )
+    return netpol.egress_to(None, [netpol.pods_in(root_namespace, {"app": "istiod"})], ISTIOD_XDS_PORT)
 
 
-def allow_external_https() -> k8s.networking.v1.NetworkPolicySpecArgs:
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-        policy_types=["Egress"],
-        egress=[
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=PRIVATE_RANGES)
-                    )
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
-            )
-        ],
-    )
+def allow_external_https() -> netpol.Spec:
+    """Public addresses, for services that call external hosts through the mesh on 443 (the mesh
+    itself admits only the hosts the service declares in `egress:`)."""
+    return netpol.egress_to(None, netpol.cidrs(["0.0.0.0/0"], except_=netpol.NON_PUBLIC_RANGES), 443)
 
 
 def service_policies(

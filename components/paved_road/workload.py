@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
-from components.core import labels
+from components import paved_road as road
+from components.core import labels, security_context
 from components.core.quota import Sidecar
 from rampart.config import ServiceSpec
 from rampart.config.types import image_tag
@@ -65,18 +66,39 @@ def container(spec: ServiceSpec) -> k8s.core.v1.ContainerArgs:
         readiness_probe=probe(spec.health.readiness, failure_threshold=2),
         # Up to 5 minutes to boot before liveness takes over.
         startup_probe=probe(spec.health.startup, failure_threshold=30) if spec.health.startup else None,
-        security_context=k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            privileged=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            run_as_user=spec.run_as_user,
-            run_as_group=spec.run_as_user,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp")],  # nosec B108 # noqa: S108 - an emptyDir, not the host's /tmp
+        security_context=security_context.container_args(spec.run_as_user),
+        # Where to connect (libpq's PG* variables, the broker's endpoint and vhosts): see
+        # credentials() below.
+        env_from=[
+            k8s.core.v1.EnvFromSourceArgs(
+                config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=road.connection_config(spec.name))
+            )
+        ]
+        if credentials(spec)
+        else None,
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp"),  # nosec B108 # noqa: S108 - an emptyDir, not the host's /tmp
+            *(
+                k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
+                for volume, (_, path) in credentials(spec).items()
+            ),
+        ],
     )
+
+
+def credentials(spec: ServiceSpec) -> dict[str, tuple[str, str]]:
+    """volume name -> (the Secret Vault's Secrets Operator writes, where the pod reads it).
+
+    A Secret reaches a container only through the pod template, as a volume or env
+    (https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod):
+    files, so a rotation (VSO rewrites the Secret, then restarts the Deployment) never leaves a
+    stale password in the environment, readable by the pod's group only (fsGroup)."""
+    found: dict[str, tuple[str, str]] = {}
+    if spec.database:
+        found["db-credentials"] = (road.database_credentials(spec.name), road.DATABASE_CREDENTIALS_DIR)
+    if spec.queue.publishes or spec.queue.consumes:
+        found["broker-credentials"] = (road.broker_credentials(spec.name), road.BROKER_CREDENTIALS_DIR)
+    return found
 
 
 def pod_template(
@@ -112,19 +134,27 @@ def pod_template(
             host_pid=False,
             host_ipc=False,
             termination_grace_period_seconds=30,
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=spec.run_as_user,
-                run_as_group=spec.run_as_user,
-                fs_group=spec.run_as_user,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=security_context.pod_args(spec.run_as_user),
             containers=[container(spec)],
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name=TMP_VOLUME,
                     empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT),
-                )
+                ),
+                *(
+                    k8s.core.v1.VolumeArgs(
+                        name=volume,
+                        secret=k8s.core.v1.SecretVolumeSourceArgs(
+                            secret_name=secret,
+                            # Owner root, group fsGroup (the service's uid): 0440.
+                            default_mode=0o440,
+                            # Written by VSO once Vault's per-service configuration exists (phase 2);
+                            # the kubelet fills the files in then, and VSO restarts the Deployment.
+                            optional=True,
+                        ),
+                    )
+                    for volume, (secret, _) in credentials(spec).items()
+                ),
             ],
             topology_spread_constraints=[
                 spread(ZONE_KEY, zone_rule),

@@ -19,18 +19,21 @@ and from then on only Vault knows one. The provider sends that password again on
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from components.core import labels
+from components.core.base import InClusterComponent
 from components.data.names import ADMIN_USER, database_name
 from components.messaging.topology import Grant
 from components.secrets import vault_policies as vp
@@ -90,10 +93,13 @@ class VaultConfigArgs:
     broker: tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]] | None
     vso_namespace: str
     vault_connection: str
-    kubernetes_provider: k8s.Provider
+    provider: k8s.Provider
     environment: str
     # What the VSO objects wait for: the services' namespaces, the VSO release (its CRDs).
     depends_on: Sequence[pulumi.Resource] = ()
+    # The name Vault's certificate must carry, whatever the route: its in-cluster name, also through a
+    # port-forward to 127.0.0.1 (Go's TLS verifies ServerName, not the dialled host). None: the address's.
+    tls_server_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,12 @@ def check(args: VaultConfigArgs) -> None:
     problems: list[str] = []
     if not args.address.startswith("https://"):
         problems.append(f"address {args.address!r}: Vault is only reached over TLS (https://)")
+    host = urlsplit(args.address).hostname or ""
+    if _is_loopback(host) and (args.tls_server_name is None or args.ca_cert_pem is None):
+        problems.append(
+            f"address {args.address!r}: Vault's certificate names in-cluster hosts only, from the "
+            "platform's CA; through a port-forward give tls_server_name (its in-cluster name) and ca_cert_pem"
+        )
     names = [service.name for service in args.services]
     problems += [
         f"service {name!r} is declared twice" for name in sorted(set(names)) if names.count(name) > 1
@@ -153,6 +165,13 @@ def check(args: VaultConfigArgs) -> None:
             problems.append(f"{service.name}: uses queues but no broker is configured")
     if problems:
         raise ValueError("invalid Vault configuration:\n  " + "\n  ".join(problems))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def secret(value: pulumi.Input[str], what: str) -> pulumi.Output[str]:
@@ -206,11 +225,17 @@ def dynamic_secret_spec(service: VaultService, mount: str, destination: str) -> 
     }
 
 
-class VaultConfiguration(pulumi.ComponentResource):
+class VaultConfiguration(InClusterComponent):
     handle: VaultConfigHandle
 
     def __init__(self, name: str, args: VaultConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("rampart:secrets:VaultConfiguration", name, {}, opts)
+        super().__init__(
+            "rampart:secrets:VaultConfiguration",
+            name,
+            provider=args.provider,
+            waits_for=args.depends_on,
+            opts=opts,
+        )
         check(args)
         self._name = name
         self._args = args
@@ -222,6 +247,7 @@ class VaultConfiguration(pulumi.ComponentResource):
             ca_cert_file=pulumi.Output.from_input(ca).apply(ca_cert_file) if ca is not None else None,
             # Explicit, so VAULT_SKIP_VERIFY in someone's environment cannot turn verification off.
             skip_tls_verify=False,
+            tls_server_name=args.tls_server_name,
             # Work with a short-lived child token, not the configured token itself.
             skip_child_token=False,
             opts=pulumi.ResourceOptions(parent=self),
@@ -233,6 +259,19 @@ class VaultConfiguration(pulumi.ComponentResource):
             path="file",
             options={"file_path": AUDIT_LOG},
             description="Every request and response, HMAC'd; Vault refuses requests it cannot audit.",
+            opts=self._in_vault(),
+        )
+        # The same entries on stdout, which Alloy ships to Loki (labelled log_type=vault_audit). With
+        # two devices Vault answers as long as one of them records the request, so a full audit
+        # volume no longer stops every request. file_path "stdout": the file device's documented
+        # stream. https://developer.hashicorp.com/vault/docs/audit/file,
+        # https://developer.hashicorp.com/vault/docs/audit#blocked-audit-devices
+        vault.Audit(
+            f"{name}-audit-stdout",
+            type="file",
+            path="stdout",
+            options={"file_path": "stdout"},
+            description="Every request and response, HMAC'd, to stdout: shipped to Loki by Alloy.",
             opts=self._in_vault(),
         )
         auth = vault.AuthBackend(
@@ -309,12 +348,6 @@ class VaultConfiguration(pulumi.ComponentResource):
     def _in_vault(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         # Every Vault resource names this provider: none may fall back to an ambient VAULT_TOKEN.
         return pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=list(depends_on))
-
-    def _on_cluster(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        args = self._args
-        return pulumi.ResourceOptions(
-            parent=self, provider=args.kubernetes_provider, depends_on=[*args.depends_on, *depends_on]
-        )
 
     # -- engines and roles -------------------------------------------------------------------
 
@@ -445,7 +478,7 @@ class VaultConfiguration(pulumi.ComponentResource):
             kind="VaultAuth",
             metadata=meta(svc),
             spec=vault_auth_spec(service, f"{args.vso_namespace}/{args.vault_connection}"),
-            opts=self._on_cluster([role]),
+            opts=self.on_cluster([role]),
         )
         deliveries: list[tuple[str, str, str]] = []
         if service.database:
@@ -459,5 +492,5 @@ class VaultConfiguration(pulumi.ComponentResource):
                 kind="VaultDynamicSecret",
                 metadata=meta(f"{svc}-{suffix}"),
                 spec=dynamic_secret_spec(service, mount, destination),
-                opts=self._on_cluster([auth]),
+                opts=self.on_cluster([auth]),
             )

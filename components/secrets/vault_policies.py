@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Required, TypedDict, Unpack
 
 KV_MOUNT = "kv"
 DATABASE_MOUNT = "database"
@@ -73,25 +74,22 @@ def render_policy(grants: Mapping[str, Iterable[str]], comment: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def service_policy(
-    service: str,
-    *,
-    kv_mount: str = KV_MOUNT,
-    database: bool,
-    broker: bool,
-    database_mount: str = DATABASE_MOUNT,
-    broker_mount: str = BROKER_MOUNT,
-) -> str:
+class Grants(TypedDict, total=False):
+    """What a service reads besides its KV folder, and where (the mounts default to the platform's)."""
+
+    database: Required[bool]
+    broker: Required[bool]
+    kv_mount: str
+    database_mount: str
+    broker_mount: str
+
+
+def service_policy(service: str, **grants: Unpack[Grants]) -> str:
     """The Vault policy HCL of one service: its KV folder, its database and broker credentials."""
-    grants = readable_paths(
-        service,
-        kv_mount=kv_mount,
-        database=database,
-        broker=broker,
-        database_mount=database_mount,
-        broker_mount=broker_mount,
+    return render_policy(
+        readable_paths(service, **grants),
+        f"Rampart: what service {service!r} may read. Nothing else is granted.",
     )
-    return render_policy(grants, f"Rampart: what service {service!r} may read. Nothing else is granted.")
 
 
 def parse_policy(hcl: str) -> dict[str, set[str]]:

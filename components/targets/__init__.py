@@ -1,1 +1,1 @@
-"""targets."""
+"""Targets: where the platform runs. `kubernetes` (an existing cluster) or `aws` (VPC and EKS)."""

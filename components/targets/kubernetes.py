@@ -1,25 +1,15 @@
-"""The cluster layer's contract, and the `kubernetes` target: an existing cluster from the kubeconfig."""
+"""The `kubernetes` target: an existing cluster from the kubeconfig."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-
-@dataclass(frozen=True)
-class ClusterHandle:
-    """What every in-cluster layer needs from the cluster layer, whichever target built it."""
-
-    provider: k8s.Provider
-    name: str
-    kubernetes_version: str
-    # Zone-spread topology is only meaningful where nodes carry zone labels.
-    multi_zone: bool
-    # What in-cluster layers wait for before installing (nodes, CNI, DNS); empty for an
-    # existing cluster.
-    ready: list[pulumi.Resource] = field(default_factory=list)
+from components.contract import ClusterHandle, TargetHandle
+from rampart.config import PlatformConfig
 
 
 @dataclass(frozen=True)
@@ -27,6 +17,8 @@ class ExistingClusterArgs:
     context: str | None
     kubernetes_version: str
     multi_zone: bool
+    # The most nodes the cluster has (DaemonSets run a pod on each).
+    max_nodes: int = 1
 
 
 class ExistingCluster(pulumi.ComponentResource):
@@ -53,5 +45,24 @@ class ExistingCluster(pulumi.ComponentResource):
             name=name,
             kubernetes_version=args.kubernetes_version,
             multi_zone=args.multi_zone,
+            max_nodes=args.max_nodes,
         )
         self.register_outputs({"context": args.context or "(current)"})
+
+
+def kubernetes_target(
+    config: PlatformConfig, parent: pulumi.Resource, database_clients: Sequence[str] = ()
+) -> TargetHandle:
+    """Any existing cluster: everything runs in it, so the layers get no cloud context; pods that
+    reach databases need no security groups (NetworkPolicies fence the in-cluster databases)."""
+    cluster = ExistingCluster(
+        "cluster",
+        ExistingClusterArgs(
+            context=config.kubernetes.context,
+            kubernetes_version=config.kubernetes.version,
+            multi_zone=config.kubernetes.multi_zone,
+            max_nodes=config.kubernetes.max_nodes,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return TargetHandle(cluster=cluster.handle, aws=None, cloud_opts=pulumi.ResourceOptions(parent=parent))

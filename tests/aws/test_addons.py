@@ -28,6 +28,7 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_keys
+from tests.support.plans import AWS_PROVIDER, K8S_PROVIDER, core_problems, name_of, of, one
 from tests.support.reference import crd_schemas, helm_values
 
 REGION = "us-east-1"
@@ -39,8 +40,6 @@ CLUSTER_SG = "sg-0123456789abcdef0"
 EBS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 VPC_ID = "vpc-0123456789abcdef0"
 NODE_ROLE_NAME = f"KarpenterNodeRole-{CLUSTER}"
-AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
-K8S_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:kubernetes::k8s::"
 # IAM's limit on a managed policy document, whitespace not counted.
 MANAGED_POLICY_LIMIT = 6144
 # The only actions allowed on Resource "*": AWS offers no resource-level permission for them.
@@ -103,7 +102,7 @@ def build_karpenter(limits: str = "default") -> Plan:
                 limits=LIMITS[limits],
                 environment="dev",
                 permissions_boundary=None,
-                kubernetes_provider=k8s.Provider("k8s"),
+                provider=k8s.Provider("k8s"),
                 depends_on=[system_nodes(provider)],
             ),
             opts=pulumi.ResourceOptions(providers=[provider]),
@@ -122,7 +121,7 @@ def build_lb_controller() -> Plan:
                 eks=eks_handle(provider),
                 vpc_id=pulumi.Output.from_input(VPC_ID),
                 permissions_boundary=f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary",
-                kubernetes_provider=k8s.Provider("k8s"),
+                provider=k8s.Provider("k8s"),
                 depends_on=[system_nodes(provider)],
             ),
             opts=pulumi.ResourceOptions(providers=[provider]),
@@ -132,20 +131,6 @@ def build_lb_controller() -> Plan:
 
 
 PLANS = {"karpenter": build_karpenter, "aws-load-balancer-controller": build_lb_controller}
-
-
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str) -> dict[str, Any]:
-    found = of(plan, kind)
-    assert len(found) == 1, f"{kind}: {len(found)}"
-    return found[0]
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 # -- Helm values against the chart defaults ----------------------------------------------------
@@ -206,6 +191,8 @@ def test_karpenter_values() -> None:
         "clusterName": CLUSTER,
         "clusterEndpoint": ENDPOINT,
         "interruptionQueue": queue["inputs"]["name"],
+        # Security groups for pods: the trunk interface carries no pod addresses (max_pods.py).
+        "reservedENIs": "1",
     }
     assert values["serviceAccount"] == {"create": True, "name": "karpenter"}
     assert values["replicas"] == 2
@@ -575,9 +562,4 @@ def test_karpenter_core_objects_validate_strictly() -> None:
         if r["type"].startswith(("kubernetes:core/", "kubernetes:networking.k8s.io/"))
     ]
     assert len(core) == 6
-    problems = {
-        f"{m['kind']} {m['metadata']['name']}": found
-        for m in core
-        if (found := schemas.validate_core(m, "1.33"))
-    }
-    assert problems == {}
+    assert core_problems(core) == {}

@@ -36,6 +36,7 @@ from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import Plan
 from rampart.offline.runner import capture
 from tests.conftest import planned
+from tests.support.plans import name_of, policy_resources
 
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -184,7 +185,7 @@ def program_for(profile: Profile) -> Callable[[], None]:
                 vpc_id=network.vpc_id,
                 cluster_security_group_id=pulumi.Output.from_input(CLUSTER_SG),
                 workloads={**{service: service for service in profile.services}, VAULT: VAULT},
-                kubernetes_provider=k8s.Provider("k8s"),
+                provider=k8s.Provider("k8s"),
                 tags=EXTRA_TAGS,
             ),
             opts=on_aws,
@@ -245,10 +246,6 @@ def build(profile_name: str) -> Plan:
 
 
 # -- reading the plan --------------------------------------------------------------------------
-
-
-def name_of(resource: Mapping[str, Any]) -> str:
-    return str(resource["urn"].rsplit("::", 1)[1])
 
 
 def of_type(plan: Plan, type_: str) -> list[dict[str, Any]]:
@@ -352,8 +349,9 @@ def test_protection_and_final_snapshots_follow_the_environment(profile_name: str
             assert inputs["deletionProtection"] is False
             assert inputs["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in inputs
             assert inputs["deleteAutomatedBackups"] is True
-    # Keys are protected everywhere: losing one loses everything it encrypted.
-    assert all(key["protect"] for key in of_type(plan, KMS_KEY))
+    # Keys follow the stack's one protection rule: kept in staging and prod, destroyable in dev (KMS
+    # still waits its deletion window before a key is gone).
+    assert all(key["protect"] is profile.protect for key in of_type(plan, KMS_KEY))
 
 
 def test_parameter_group_forces_tls_and_scram() -> None:
@@ -657,24 +655,6 @@ def test_aurora_clusters_have_the_same_protections() -> None:
 ALL_RULES = {rule.name: rule for rule in (*aws_rules.RULES, *platform_rules.RULES)}
 
 
-def policy_resources(plan: Plan, props: str) -> list[Resource]:
-    """As the analyzers see them: inputs for resource rules, outputs for stack rules."""
-    return [
-        Resource(
-            urn=r["urn"],
-            type=r["type"],
-            name=name_of(r),
-            props=r.get(props) or {},
-            protect=bool(r.get("protect")),
-            parent=r.get("parent"),
-            dependencies=tuple(r.get("dependencies") or ()),
-            # The engine names a provider by its URN (the plan stores "<urn>::<id>").
-            provider=r["provider"].rsplit("::", 1)[0] if r.get("provider") else None,
-        )
-        for r in plan.resources
-    ]
-
-
 def violations(
     inputs: list[Resource], outputs: list[Resource], names: tuple[str, ...]
 ) -> dict[str, list[str]]:
@@ -716,8 +696,8 @@ def test_the_dev_plan_fails_only_the_rules_dev_relaxes() -> None:
         "stateful-protected",
         "log-group-retention",
     }
-    # The only unprotected stateful resources are the instances (keys are always protected).
-    assert len(found["stateful-protected"]) == len(SERVICES)
+    # The unprotected stateful resources are dev's instances and their keys (dev is disposable).
+    assert len(found["stateful-protected"]) == 2 * len(SERVICES)
 
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -855,7 +835,7 @@ def test_pod_security_groups_refuse_names_that_are_not_dns_labels() -> None:
             vpc_id=VPC_ID,
             cluster_security_group_id=CLUSTER_SG,
             workloads={"Orders": "orders"},
-            kubernetes_provider=None,  # type: ignore[arg-type]
+            provider=None,  # type: ignore[arg-type]
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -12,10 +13,10 @@ import pulumi_aws as aws
 import pytest
 
 from components.targets.aws.network import INTERFACE_ENDPOINTS, Network, NetworkArgs, subnet_cidrs
-from policies.model import Resource
 from policies.rules.aws import RULES as AWS_RULES
 from rampart.offline.plan import Plan
 from tests.support.harness import plan_of
+from tests.support.plans import of, one, policy_resources
 
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -63,17 +64,6 @@ def build(nat_gateways: Literal["per_az", "single"] = "per_az", retention: int =
         )
 
     return plan_of(program)
-
-
-def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
-    """Custom resources whose type ends in ``:<kind>`` (e.g. ``Subnet``)."""
-    return [r for r in plan.custom() if r["type"].endswith(f":{kind}")]
-
-
-def one(plan: Plan, kind: str) -> dict[str, Any]:
-    found = of(plan, kind)
-    assert len(found) == 1, f"{kind}: {len(found)}"
-    return found[0]
 
 
 def by_id(plan: Plan, kind: str) -> dict[str, dict[str, Any]]:
@@ -274,10 +264,35 @@ def test_flow_logs_cover_the_vpc_into_an_encrypted_log_group() -> None:
     ]
 
 
-def test_flow_log_key_rotates_and_is_protected() -> None:
+def test_flow_log_key_rotates_and_is_protected_where_the_stack_is() -> None:
     key = one(build(), "Key")
     assert key["inputs"]["enableKeyRotation"] is True
-    assert key["protect"] is True
+    assert key["protect"] is False
+    assert one(build_protected(), "Key")["protect"] is True
+
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/rampart-boundary"
+
+
+@functools.cache
+def build_protected() -> Plan:
+    """A stack like prod: protected, with a permissions boundary."""
+
+    def program() -> None:
+        provider = aws.Provider("aws", region=REGION)
+        Network(
+            "network",
+            dataclasses.replace(args(), protect=True, permissions_boundary=BOUNDARY),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+
+    return plan_of(program)
+
+
+def test_the_flow_log_role_carries_the_permissions_boundary() -> None:
+    # A deploy role allowed only boundary-carrying iam:CreateRole is otherwise denied.
+    assert one(build_protected(), "Role")["inputs"]["permissionsBoundary"] == BOUNDARY
+    assert "permissionsBoundary" not in one(build(), "Role")["inputs"]
 
 
 def test_flow_log_role_is_least_privilege() -> None:
@@ -404,21 +419,6 @@ def test_handle_is_typed() -> None:
 
 
 # -- policies ----------------------------------------------------------------------------------
-
-
-def policy_resources(plan: Plan, props: Literal["inputs", "outputs"]) -> list[Resource]:
-    return [
-        Resource(
-            urn=r["urn"],
-            type=r["type"],
-            name=r["urn"].rsplit("::", 1)[-1],
-            props=r.get(props) or {},
-            protect=bool(r.get("protect")),
-            parent=r.get("parent"),
-            dependencies=tuple(r.get("dependencies") or ()),
-        )
-        for r in plan.resources
-    ]
 
 
 @pytest.mark.parametrize("nat_gateways", ["per_az", "single"])

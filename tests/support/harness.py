@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pulumi_kubernetes as k8s
 
+from components.contract import ClusterHandle
 from components.platform import Platform
-from components.targets.kubernetes import ClusterHandle
 from rampart.config import PlatformConfig
 from rampart.offline.plan import Plan
 from rampart.offline.runner import capture

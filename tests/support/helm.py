@@ -41,6 +41,9 @@ PASS_THROUGH = {
     "gateway.env.ssl_cert_key",
     "loki.storage.bucketNames",
     "tempo.receivers.zipkin",
+    # Commented in the grafana chart's defaults (values.yaml `rbac:`), read by its
+    # clusterrolebinding.yaml: the ClusterRole to bind instead of the chart's own.
+    "grafana.rbac.useExistingClusterRole",
 }
 # chart reference (as a Release names it) -> reference directory; kong's `ingress` chart nests two
 # aliases of the `kong` chart, checked against the kong chart's defaults.
@@ -99,5 +102,18 @@ def unknown_release_keys(directory: str, values: Mapping[str, Any]) -> set[str]:
     top = {k: v for k, v in values.items() if k not in sub_charts}
     found = set(unknown_keys(top, chart_defaults(directory)))
     for alias, sub_chart in sub_charts.items():
-        found |= set(unknown_keys(values.get(alias) or {}, chart_defaults(sub_chart), f"{alias}."))
+        # The parent's own `<alias>:` block is part of the sub-chart's values too (kube-prometheus-stack's
+        # grafana.additionalDataSources, rendered by its grafana templates).
+        defaults = _deep_merge(chart_defaults(sub_chart), chart_defaults(directory).get(alias) or {})
+        found |= set(unknown_keys(values.get(alias) or {}, defaults, f"{alias}."))
     return found - PASS_THROUGH
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged.setdefault(key, value)
+    return merged

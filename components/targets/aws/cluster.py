@@ -6,17 +6,22 @@ paved road deploys identically on both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.contract import ClusterHandle, TargetHandle
+from components.core.protection import is_protected
 from components.targets.aws.eks import EksCluster, EksClusterArgs
-from components.targets.aws.handles import EksHandle, NetworkHandle
+from components.targets.aws.handles import AwsContext, EksHandle, NetworkHandle, PodIdentity
 from components.targets.aws.karpenter import Karpenter, KarpenterArgs
+from components.targets.aws.karpenter import max_nodes as karpenter_max_nodes
 from components.targets.aws.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.targets.aws.network import Network, NetworkArgs
-from components.targets.kubernetes import ClusterHandle
+from components.targets.aws.pod_security import PodSecurityGroups, PodSecurityGroupsArgs
+from rampart.config import PlatformConfig
 from rampart.config.models import AwsTarget
 
 
@@ -63,6 +68,8 @@ class AwsCluster(pulumi.ComponentResource):
                 account_id=account_id,
                 partition=partition,
                 region=settings.region,
+                permissions_boundary=settings.permissions_boundary_arn,
+                protect=args.protect,
             ),
             opts=child,
         ).handle
@@ -87,18 +94,19 @@ class AwsCluster(pulumi.ComponentResource):
                 limits=settings.karpenter,
                 environment=args.environment,
                 permissions_boundary=settings.permissions_boundary_arn,
-                kubernetes_provider=eks.provider,
+                provider=eks.provider,
                 depends_on=eks.ready,
+                ami_release=settings.node_ami_release,
             ),
             opts=child,
         )
-        LoadBalancerController(
+        lb_controller = LoadBalancerController(
             f"{name}-lb-controller",
             LoadBalancerControllerArgs(
                 eks=eks.handle,
                 vpc_id=self.network.vpc_id,
                 permissions_boundary=settings.permissions_boundary_arn,
-                kubernetes_provider=eks.provider,
+                provider=eks.provider,
                 depends_on=eks.ready,
             ),
             opts=child,
@@ -109,5 +117,66 @@ class AwsCluster(pulumi.ComponentResource):
             kubernetes_version=args.kubernetes_version,
             multi_zone=len(settings.availability_zones) > 1,
             ready=eks.ready,
+            # DaemonSets run on every node: the system group at its largest, and Karpenter's at theirs.
+            max_nodes=settings.system_nodes.max_size + karpenter_max_nodes(settings.karpenter.cpu_limit),
+            load_balancer_ready=[lb_controller.release],
         )
         self.register_outputs({"clusterName": eks.handle.cluster_name, "vpcId": self.network.vpc_id})
+
+
+def aws_target(
+    config: PlatformConfig, parent: pulumi.Resource, database_clients: Sequence[str] = ()
+) -> TargetHandle:
+    """EKS in its own VPC. ``database_clients`` (services with a database, and Vault) get a pod
+    security group each, which their databases admit; their pods also keep the cluster's group."""
+    assert config.aws is not None  # the config loader requires `aws` settings for this target
+    environment = config.environment
+    cluster = AwsCluster(
+        "cluster",
+        AwsClusterArgs(
+            environment=environment,
+            settings=config.aws,
+            kubernetes_version=config.kubernetes.version,
+            tags={"environment": environment, "owner": config.owner, "cost-center": config.cost_center},
+            protect=is_protected(environment),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    cloud_opts = pulumi.ResourceOptions(parent=parent, providers=[cluster.aws_provider])
+    eks = cluster.eks
+    tags = {"environment": environment, "owner": config.owner}
+    groups = PodSecurityGroups(
+        "pod-security-groups",
+        PodSecurityGroupsArgs(
+            environment=environment,
+            vpc_id=cluster.network.vpc_id,
+            cluster_security_group_id=eks.cluster_security_group_id,
+            workloads={workload: workload for workload in database_clients},
+            # Each workload attaches its groups itself, before its pods start.
+            provider=None,
+            tags=tags,
+        ),
+        opts=cloud_opts,
+    )
+    return TargetHandle(
+        cluster=cluster.handle,
+        aws=AwsContext(
+            pod_identity=PodIdentity(
+                cluster_name=eks.cluster_name,
+                cluster_arn=eks.cluster_arn,
+                account_id=eks.account_id,
+                partition=eks.partition,
+                region=eks.region,
+                permissions_boundary=config.aws.permissions_boundary_arn,
+            ),
+            network=cluster.network,
+            cluster_security_group_id=eks.cluster_security_group_id,
+            tags=tags,
+            log_retention_days=config.aws.control_plane_log_retention_days,
+        ),
+        cloud_opts=cloud_opts,
+        pod_security_groups={
+            workload: [group, eks.cluster_security_group_id]
+            for workload, group in groups.security_group_ids.items()
+        },
+    )

@@ -5,6 +5,7 @@ Kubernetes provider every in-cluster layer uses."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -13,12 +14,23 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.targets.aws import iam, kms
+from components.targets.aws.addons import addon_version
 from components.targets.aws.handles import EksHandle, NetworkHandle
+from components.targets.aws.karpenter import DISCOVERY_TAG
+from components.targets.aws.max_pods import node_group_max_pods
 from rampart.config.models import AwsTarget
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+# EKS standard support only: a version leaving it is an upgrade to plan, not a silent move to
+# extended support at six times the control-plane price (EKS user guide, "Understand the Kubernetes
+# version lifecycle on EKS"; UpgradePolicy.supportType in the EKS API reference).
+SUPPORT_TYPE = "STANDARD"
+# terraform-aws-eks `before_compute = true`: the CNI (and the Pod Identity agent its credentials come
+# from, since the node roles lack AmazonEKS_CNI_Policy) exist before the first node joins, or nodes stay
+# NotReady until the CNI can reach EC2.
+BEFORE_COMPUTE = ("eks-pod-identity-agent", "vpc-cni")
 KMS_USE = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
 VPC_CNI_CONFIGURATION: dict[str, object] = {
     # Network-policy enforcement on: the paved road's NetworkPolicies are enforced, not advisory.
@@ -45,6 +57,33 @@ class EksClusterArgs:
     protect: bool
 
 
+def node_user_data(max_pods: int) -> str:
+    """AL2023 user data for the managed node group: a nodeadm NodeConfig that sets kubelet's maxPods,
+    MIME multipart as EKS merges it with its own (https://docs.aws.amazon.com/eks/latest/userguide/
+    launch-templates.html#launch-template-user-data; https://awslabs.github.io/amazon-eks-ami/nodeadm/)."""
+    node_config = (
+        "---\n"
+        "apiVersion: node.eks.aws/v1alpha1\n"
+        "kind: NodeConfig\n"
+        "spec:\n"
+        "  kubelet:\n"
+        "    config:\n"
+        f"      maxPods: {max_pods}\n"
+    )
+    document = (
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="RAMPART"\n'
+        "\n"
+        "--RAMPART\n"
+        "Content-Type: application/node.eks.aws\n"
+        "\n"
+        f"{node_config}"
+        "\n"
+        "--RAMPART--\n"
+    )
+    return base64.b64encode(document.encode()).decode()
+
+
 def managed_policy(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
 
@@ -65,9 +104,8 @@ class EksCluster(pulumi.ComponentResource):
             return kms.customer_key(
                 f"{name}-{purpose}",
                 description,
-                account_id=args.account_id,
-                partition=args.partition,
-                region=region,
+                kms.Location(args.account_id, args.partition, region),
+                protect=args.protect,
                 opts=child,
                 **extra,  # type: ignore[arg-type]
             )
@@ -106,20 +144,20 @@ class EksCluster(pulumi.ComponentResource):
             permissions_boundary=settings.permissions_boundary_arn,
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
+        cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",
             role=cluster_role.name,
             policy_arn=managed_policy(args.partition, "AmazonEKSClusterPolicy"),
             opts=child,
         )
         # Security groups for pods: the VPC resource controller attaches trunk and branch interfaces.
-        aws.iam.RolePolicyAttachment(
+        vpc_resource_controller = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-vpc-resource-controller",
             role=cluster_role.name,
             policy_arn=managed_policy(args.partition, "AmazonEKSVPCResourceController"),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        secrets_key_use = aws.iam.RolePolicy(
             f"{name}-cluster-secrets-key",
             role=cluster_role.id,
             policy=secrets_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
@@ -147,7 +185,27 @@ class EksCluster(pulumi.ComponentResource):
                 # Admins come from config as access entries; the creating identity gets nothing implicitly.
                 bootstrap_cluster_creator_admin_permissions=False,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group], protect=args.protect),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=SUPPORT_TYPE),
+            # The role's permissions exist before the cluster and outlive it: "Ensure that IAM Role
+            # permissions are created before and deleted after EKS Cluster handling. Otherwise, EKS will
+            # not be able to properly delete EKS managed EC2 infrastructure such as Security Groups"
+            # (terraform-provider-aws, aws_eks_cluster example; terraform-aws-eks does the same).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[log_group, cluster_policy, vpc_resource_controller, secrets_key_use],
+                protect=args.protect,
+            ),
+        )
+        # Karpenter's EC2NodeClass selects security groups by this tag, and EKS creates the cluster
+        # security group untagged: tag it, as eksctl does ("eksctl automatically tags the cluster's
+        # shared node security group with karpenter.sh/discovery", eksctl user guide, Karpenter support;
+        # Karpenter getting started: `aws ec2 create-tags ... --resources ${SECURITY_GROUP_IDS}`).
+        aws.ec2.Tag(
+            f"{name}-cluster-sg-discovery",
+            resource_id=cluster.vpc_config.cluster_security_group_id,
+            key=DISCOVERY_TAG,
+            value=cluster.name,
+            opts=child,
         )
 
         admin_associations = []
@@ -170,8 +228,26 @@ class EksCluster(pulumi.ComponentResource):
                 )
             )
 
-        system_role = self._node_role(f"{name}-system-nodes", args, child)
-        karpenter_node_role = self._node_role(f"{name}-karpenter-nodes", args, child)
+        # The private endpoint answers only what the cluster security group admits: the nodes, and the
+        # networks named here (the runner that deploys this stack). "You must ensure that your Amazon EKS
+        # control plane security group contains rules to allow ingress traffic on port 443 from your
+        # connected network" (EKS user guide, cluster-endpoint, "Accessing a private only API server").
+        deploy_routes = [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-private-access-{index}",
+                security_group_id=cluster.vpc_config.cluster_security_group_id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="Kubernetes API from the deploy runner's network",
+                opts=child,
+            )
+            for index, cidr in enumerate(settings.private_access_cidrs)
+        ]
+
+        system_role, system_role_policies = self._node_role(f"{name}-system-nodes", args, child)
+        karpenter_node_role, karpenter_node_policies = self._node_role(f"{name}-karpenter-nodes", args, child)
         # Managed node groups get their access entry from EKS; Karpenter's nodes need one.
         aws.eks.AccessEntry(
             f"{name}-karpenter-nodes",
@@ -210,14 +286,20 @@ class EksCluster(pulumi.ComponentResource):
                 )
                 for kind in ("instance", "volume")
             ],
+            # Security groups for pods take one interface per node for the trunk: max-pods without it.
+            user_data=node_user_data(node_group_max_pods(nodes.instance_types)),
             opts=child,
         )
+        before_compute = self._before_compute(name, args=args, cluster=cluster)
         node_group = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=system_role.arn,
             subnet_ids=args.network.private_subnet_ids,
             ami_type="AL2023_x86_64_STANDARD",
+            # Pinned per stack (aws.node_ami_release) and promoted dev -> staging -> prod; unset only where
+            # config allows following the latest release (docs/node-ami.md).
+            release_version=settings.node_ami_release,
             capacity_type="ON_DEMAND",
             instance_types=nodes.instance_types,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
@@ -228,11 +310,23 @@ class EksCluster(pulumi.ComponentResource):
                 id=launch_template.id, version=launch_template.latest_version.apply(str)
             ),
             labels={"rampart.dev/node-role": "system"},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+            # The node role's policies before the nodes and after them on destroy (as for the cluster),
+            # and the CNI with its credentials before the first node joins (BEFORE_COMPUTE).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*system_role_policies, *before_compute.values()],
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )
 
         addons = self._addons(
-            name, args=args, cluster=cluster, ebs_key=ebs_key, node_group=node_group, opts=child
+            name,
+            args=args,
+            cluster=cluster,
+            ebs_key=ebs_key,
+            node_group=node_group,
+            before_compute=before_compute,
+            opts=child,
         )
         kubeconfig = pulumi.Output.all(
             cluster.endpoint, cluster.certificate_authority.data, cluster.name
@@ -241,8 +335,8 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=kubeconfig,
             enable_server_side_apply=True,
-            # Talking to the cluster needs an admin access entry first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_associations),
+            # Talking to the cluster needs an admin access entry first, and a route to the endpoint.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*admin_associations, *deploy_routes]),
         )
         k8s.storage.v1.StorageClass(
             f"{name}-gp3",
@@ -265,6 +359,7 @@ class EksCluster(pulumi.ComponentResource):
             endpoint=cluster.endpoint,
             cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
             karpenter_node_role=karpenter_node_role,
+            karpenter_node_role_policies=list(karpenter_node_policies),
             ebs_kms_key_arn=ebs_key.arn,
             region=region,
             account_id=args.account_id,
@@ -272,21 +367,86 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.register_outputs({"clusterName": cluster.name, "endpoint": cluster.endpoint})
 
-    def _node_role(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    def _node_role(
+        self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
         role = aws.iam.Role(
             name,
             assume_role_policy=iam.service_trust("ec2.amazonaws.com"),
             permissions_boundary=args.settings.permissions_boundary_arn,
             opts=opts,
         )
-        for policy in NODE_POLICIES:
+        attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-{policy}",
                 role=role.name,
                 policy_arn=managed_policy(args.partition, policy),
                 opts=opts,
             )
-        return role
+            for policy in NODE_POLICIES
+        ]
+        return role, attachments
+
+    def _addon(
+        self,
+        name: str,
+        addon_name: str,
+        *,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        depends_on: list[pulumi.Resource],
+        configuration: dict[str, object] | None = None,
+        identity: tuple[iam.PodIdentityRole, str] | None = None,
+    ) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{name}-{addon_name}",
+            cluster_name=cluster.name,
+            addon_name=addon_name,
+            # One table per Kubernetes version (addons.py): never "whatever EKS chose at creation".
+            addon_version=addon_version(args.kubernetes_version, addon_name),
+            configuration_values=json.dumps(configuration) if configuration else None,
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=identity[0].role.arn, service_account=identity[1]
+                )
+            ]
+            if identity
+            else None,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _before_compute(
+        self, name: str, *, args: EksClusterArgs, cluster: aws.eks.Cluster
+    ) -> dict[str, aws.eks.Addon]:
+        """The add-ons nodes need to become Ready: the Pod Identity agent, then the CNI with its role."""
+        pod_identity = self._addon(
+            name, "eks-pod-identity-agent", args=args, cluster=cluster, depends_on=[cluster]
+        )
+        cni_role = iam.PodIdentityRole(
+            f"{name}-vpc-cni",
+            cluster_name=cluster.name,
+            cluster_arn=cluster.arn,
+            namespace="kube-system",
+            service_account="aws-node",
+            permissions_boundary=args.settings.permissions_boundary_arn,
+            # The add-on's own pod_identity_associations creates the association.
+            associate=False,
+            opts=pulumi.ResourceOptions(parent=self),
+            managed_policy_arns=[managed_policy(args.partition, "AmazonEKS_CNI_Policy")],
+        )
+        vpc_cni = self._addon(
+            name,
+            "vpc-cni",
+            args=args,
+            cluster=cluster,
+            # The add-on creates the association: the role's policies first (PodIdentityRole).
+            depends_on=[pod_identity, *cni_role.policies],
+            configuration=VPC_CNI_CONFIGURATION,
+            identity=(cni_role, "aws-node"),
+        )
+        return dict(zip(BEFORE_COMPUTE, (pod_identity, vpc_cni), strict=True))
 
     def _addons(
         self,
@@ -296,57 +456,29 @@ class EksCluster(pulumi.ComponentResource):
         cluster: aws.eks.Cluster,
         ebs_key: aws.kms.Key,
         node_group: aws.eks.NodeGroup,
+        before_compute: dict[str, aws.eks.Addon],
         opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
-        def role(addon: str, namespace: str, account: str, **policies: object) -> iam.PodIdentityRole:
-            return iam.PodIdentityRole(
-                f"{name}-{addon}",
-                cluster_name=cluster.name,
-                cluster_arn=cluster.arn,
-                namespace=namespace,
-                service_account=account,
-                permissions_boundary=args.settings.permissions_boundary_arn,
-                # The add-on's own pod_identity_associations creates the association.
-                associate=False,
-                opts=opts,
-                **policies,  # type: ignore[arg-type]
-            )
-
         def addon(
             addon_name: str,
             depends_on: list[pulumi.Resource],
-            configuration: dict[str, object] | None = None,
             identity: tuple[iam.PodIdentityRole, str] | None = None,
         ) -> aws.eks.Addon:
-            return aws.eks.Addon(
-                f"{name}-{addon_name}",
-                cluster_name=cluster.name,
-                addon_name=addon_name,
-                configuration_values=json.dumps(configuration) if configuration else None,
-                pod_identity_associations=[
-                    aws.eks.AddonPodIdentityAssociationArgs(
-                        role_arn=identity[0].role.arn, service_account=identity[1]
-                    )
-                ]
-                if identity
-                else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            return self._addon(
+                name, addon_name, args=args, cluster=cluster, depends_on=depends_on, identity=identity
             )
 
-        pod_identity = addon("eks-pod-identity-agent", [cluster])
-        cni_role = role(
-            "vpc-cni",
-            "kube-system",
-            "aws-node",
-            managed_policy_arns=[managed_policy(args.partition, "AmazonEKS_CNI_Policy")],
-        )
-        vpc_cni = addon("vpc-cni", [pod_identity], VPC_CNI_CONFIGURATION, (cni_role, "aws-node"))
-        ebs_role = role(
-            "ebs-csi",
-            "kube-system",
-            "ebs-csi-controller-sa",
+        pod_identity, vpc_cni = before_compute["eks-pod-identity-agent"], before_compute["vpc-cni"]
+        ebs_role = iam.PodIdentityRole(
+            f"{name}-ebs-csi",
+            cluster_name=cluster.name,
+            cluster_arn=cluster.arn,
+            namespace="kube-system",
+            service_account="ebs-csi-controller-sa",
+            permissions_boundary=args.settings.permissions_boundary_arn,
+            # The add-on's own pod_identity_associations creates the association.
+            associate=False,
+            opts=opts,
             managed_policy_arns=[managed_policy(args.partition, "service-role/AmazonEBSCSIDriverPolicy")],
             policy_json=ebs_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
         )
@@ -358,7 +490,7 @@ class EksCluster(pulumi.ComponentResource):
             addon("coredns", after_nodes),
             addon(
                 "aws-ebs-csi-driver",
-                [*after_nodes, pod_identity],
+                [*after_nodes, pod_identity, *ebs_role.policies],
                 identity=(ebs_role, "ebs-csi-controller-sa"),
             ),
             # The HPAs of the paved road read CPU through metrics-server.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -35,6 +35,9 @@ class EksHandle:
     region: str
     account_id: pulumi.Output[str]
     partition: pulumi.Output[str]
+    # The Karpenter node role's policy attachments: its EC2NodeClass waits for them, so no node launches
+    # with a role that cannot join, and destroy removes the class before the policies.
+    karpenter_node_role_policies: list[pulumi.Resource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,17 @@ class PodIdentity:
     partition: pulumi.Input[str]
     region: str
     permissions_boundary: str | None
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """What the `aws` target hands the layers that create AWS resources of their own."""
+
+    # Pod Identity roles for platform pods (cert-manager's Route 53, Vault's KMS unseal, Loki's bucket).
+    pod_identity: PodIdentity
+    network: NetworkHandle
+    # The group EKS gives the control plane, managed nodes and every pod.
+    cluster_security_group_id: pulumi.Output[str]
+    # environment and owner, on resources whose tags the layers set themselves.
+    tags: dict[str, str]
+    log_retention_days: int

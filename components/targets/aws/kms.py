@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -91,38 +93,62 @@ def json_document(statements: list[iam.PolicyStatement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
+class Account(Protocol):
+    """Where a key is made: any handle or arguments naming the account, partition and region."""
+
+    @property
+    def account_id(self) -> pulumi.Input[str]: ...
+
+    @property
+    def partition(self) -> pulumi.Input[str]: ...
+
+    @property
+    def region(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Location:
+    """An :class:`Account` for callers that hold the three apart."""
+
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: str
+
+
 def customer_key(
     name: str,
     description: str,
+    account: Account,
     *,
-    account_id: pulumi.Input[str],
-    partition: pulumi.Input[str],
-    region: str,
     service_principals: Sequence[str] = (),
     log_group_prefixes: Sequence[str] = (),
     via_ec2: bool = False,
+    protect: bool,
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.kms.Key:
-    """A symmetric key with yearly rotation, protected from accidental deletion."""
+    """A symmetric key with yearly rotation. ``protect`` is the stack's one rule
+    (components.core.protection.is_protected, handed down through the layers' context): staging and prod
+    keep their keys through a `pulumi destroy`; dev and local can be torn down in one go. An unprotected
+    key is still only scheduled for deletion, DELETION_WINDOW_DAYS later (KMS ScheduleKeyDeletion)."""
 
     def policy_for(args: list[str]) -> str:
         return key_policy(
             str(args[0]),
             str(args[1]),
-            region,
+            account.region,
             service_principals=service_principals,
             log_group_prefixes=log_group_prefixes,
             via_ec2=via_ec2,
         )
 
-    policy = pulumi.Output.all(account_id, partition).apply(policy_for)
+    policy = pulumi.Output.all(account.account_id, account.partition).apply(policy_for)
     key = aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=DELETION_WINDOW_DAYS,
         policy=policy,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect)),
     )
     aws.kms.Alias(
         f"{name}-alias",

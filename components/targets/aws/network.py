@@ -70,6 +70,10 @@ class NetworkArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     region: str
+    # Every IAM role Rampart creates carries the stack's boundary (aws.permissions_boundary_arn).
+    permissions_boundary: str | None = None
+    # The stack's one protection rule (components.core.protection): keeps the flow-log key in staging/prod.
+    protect: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,10 +273,9 @@ class Network(pulumi.ComponentResource):
         key = kms.customer_key(
             f"{name}-flow-logs",
             f"VPC flow logs of {args.cluster_name} ({args.environment})",
-            account_id=args.account_id,
-            partition=args.partition,
-            region=args.region,
+            args,
             log_group_prefixes=[log_group_name],
+            protect=args.protect,
             opts=child,
         )
         log_group = aws.cloudwatch.LogGroup(
@@ -286,6 +289,9 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs",
             assume_role_policy=iam.service_trust(FLOW_LOGS_SERVICE),
+            # Like every other role: a deploy identity allowed only boundary-carrying iam:CreateRole is
+            # otherwise denied (IAM user guide, "Permissions boundaries for IAM entities").
+            permissions_boundary=args.permissions_boundary,
             description=f"VPC flow logs of {args.cluster_name} into {log_group_name}",
             tags=tags("vpc-flow-logs"),
             opts=child,

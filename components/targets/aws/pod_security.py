@@ -37,7 +37,7 @@ class PodSecurityGroupsArgs:
     workloads: Mapping[str, str]
     # None: only the groups; each workload then creates its own policy (security_group_policy) so
     # its pods can wait for it.
-    kubernetes_provider: k8s.Provider | None
+    provider: k8s.Provider | None
     tags: Mapping[str, str] = field(default_factory=dict)
     # What the policies wait for: the namespaces they go into.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -82,7 +82,7 @@ class PodSecurityGroups(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.security_group_ids[workload] = group.id
-            if args.kubernetes_provider is not None:
+            if args.provider is not None:
                 self.policies[workload] = security_group_policy(
                     f"{name}-{workload}-policy",
                     workload=workload,
@@ -90,7 +90,7 @@ class PodSecurityGroups(pulumi.ComponentResource):
                     group_ids=[group.id, args.cluster_security_group_id],
                     environment=args.environment,
                     opts=pulumi.ResourceOptions(
-                        parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on)
+                        parent=self, provider=args.provider, depends_on=list(args.depends_on)
                     ),
                 )
         self.register_outputs({"securityGroupIds": dict(self.security_group_ids)})

@@ -1,50 +1,51 @@
-"""The AWS Load Balancer Controller: NLBs (and ALBs) for the Services and Ingresses that ask.
+"""The AWS Load Balancer Controller's IAM documents, built in Python beside the component that uses them
+(as terraform-aws-eks keeps policy.tf beside main.tf).
 
-The controller role follows upstream's iam_policy.json (v3.5), tightened: where upstream only
-requires the ownership tag ``elbv2.k8s.aws/cluster`` to be *present*, this policy requires it
-to name *this* cluster, and every ARN is bound to this account and region. With the service
-mutator webhook off, the controller takes only the Services that ask for it
-(``spec.loadBalancerClass: service.k8s.aws/nlb`` or the ``aws-load-balancer-type`` annotation);
-it does not silently take over every Service of type LoadBalancer. Its load balancers are
-internal unless a Service asks for ``internet-facing``.
+They follow upstream's iam_policy.json (v3.5), tightened: where upstream only requires the ownership tag
+``elbv2.k8s.aws/cluster`` to be *present*, these require it to name *this* cluster, and every ARN is
+bound to this account and region.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-import pulumi_kubernetes as k8s
-
-from components.core import charts
 from components.targets.aws import iam
-from components.targets.aws.handles import EksHandle
 
-NAMESPACE = "kube-system"
-SERVICE_ACCOUNT = "aws-load-balancer-controller"
-RELEASE_NAME = "aws-load-balancer-controller"
-CHART = "aws-load-balancer-controller"
-CHART_REPOSITORY = "https://aws.github.io/eks-charts"
-CHART_VERSION = "3.5.0"
-
-REPLICAS = 2
-# Requests equal limits: the controller answers admission webhooks, it must not be starved.
-CONTROLLER_RESOURCES = {"cpu": "200m", "memory": "256Mi"}
-CONTROLLER_POLICY_CONCERNS = ("discovery", "security-groups", "load-balancers")
+# One managed policy per concern: together they exceed IAM's 6,144-character managed-policy limit.
+CONCERNS = ("discovery", "security-groups", "load-balancers")
 # The tag the controller puts on everything it creates, valued with the cluster name.
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
-@dataclass(frozen=True)
-class LoadBalancerControllerArgs:
-    eks: EksHandle
-    vpc_id: pulumi.Input[str]
-    permissions_boundary: str | None
-    kubernetes_provider: k8s.Provider
-    # What the release must wait for: the node group it runs on, the cluster add-ons.
-    depends_on: Sequence[pulumi.Resource] = ()
+class _Account(iam.ClusterScope):
+    """The names the documents scope this cluster's load balancers by: the ownership tag."""
+
+    @property
+    def elb(self) -> str:
+        return self.arn("elasticloadbalancing")
+
+    @property
+    def load_balancers(self) -> list[str]:
+        return [f"{self.elb}:loadbalancer/app/*/*", f"{self.elb}:loadbalancer/net/*/*"]
+
+    @property
+    def ours(self) -> dict[str, Any]:
+        """Resources tagged as this cluster's."""
+        return {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": self.cluster_name}}
+
+    @property
+    def tagged_ours(self) -> dict[str, str]:
+        """Requests that tag what they create as this cluster's."""
+        return {f"aws:RequestTag/{CLUSTER_TAG}": self.cluster_name}
+
+    @property
+    def keeps_owner(self) -> dict[str, Any]:
+        """Tag changes on this cluster's resources that leave the ownership tag itself alone."""
+        return {
+            "StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": self.cluster_name},
+            "Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true"},
+        }
 
 
 def controller_policies(
@@ -56,27 +57,20 @@ def controller_policies(
     vpc_id: str,
     cluster_security_group_id: str,
 ) -> dict[str, str]:
-    """The controller's permissions by concern, one document each: together they exceed IAM's
-    6,144-character managed-policy limit."""
-    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
-    elb = f"arn:{partition}:elasticloadbalancing:{region}:{account_id}"
-    security_groups = f"{ec2}:security-group/*"
-    load_balancers = [f"{elb}:loadbalancer/app/*/*", f"{elb}:loadbalancer/net/*/*"]
-    target_groups = f"{elb}:targetgroup/*/*"
-    listeners = [
-        f"{elb}:listener/app/*/*/*",
-        f"{elb}:listener/net/*/*/*",
-        f"{elb}:listener-rule/app/*/*/*",
-        f"{elb}:listener-rule/net/*/*/*",
-    ]
-    ours = {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": cluster_name}}
-    tagged_ours = {f"aws:RequestTag/{CLUSTER_TAG}": cluster_name}
-    # Tag changes on our resources may not touch the ownership tag itself.
-    keeps_owner = {
-        "StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": cluster_name},
-        "Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true"},
+    """The controller's permissions by concern, one document each."""
+    account = _Account(cluster_name, account_id, partition, region)
+    return {
+        "discovery": iam.document(_discovery(account)),
+        "security-groups": iam.document(_security_groups(account, vpc_id, cluster_security_group_id)),
+        "load-balancers": iam.document(_load_balancers(account)),
     }
-    discovery = [
+
+
+def _discovery(account: _Account) -> list[iam.PolicyStatement]:
+    """Reads (networks, load balancers, certificates, Shield), the service-linked role, WAFv2 ACLs."""
+    partition, account_id, region, elb = account.partition, account.account_id, account.region, account.elb
+    ours = account.ours
+    return [
         iam.allow(
             ["iam:CreateServiceLinkedRole"],
             [
@@ -87,7 +81,8 @@ def controller_policies(
             Condition={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
         ),
         # EC2 and ELB Describe* calls support no resource-level permissions: they need "*".
-        iam.allow(
+        iam.allow_reads_in(
+            region,
             [
                 "ec2:DescribeAccountAttributes",
                 "ec2:DescribeAddresses",
@@ -117,9 +112,7 @@ def controller_policies(
                 "elasticloadbalancing:DescribeTargetHealth",
                 "elasticloadbalancing:DescribeTrustStores",
             ],
-            "*",
             Sid="Describe",
-            Condition={"StringEquals": {"aws:RequestedRegion": region}},
         ),
         # Certificate discovery for TLS listeners; listing names no certificate, so it needs "*".
         iam.allow(["acm:ListCertificates"], "*", Sid="ListCertificates"),
@@ -149,8 +142,20 @@ def controller_policies(
         # the subscription is account-wide and has no ARN to scope to.
         iam.allow(["shield:DescribeProtection", "shield:GetSubscriptionState"], "*", Sid="ShieldRead"),
     ]
-    # Created in this VPC, owned by this cluster.
-    security_group_statements = [
+
+
+def _security_groups(
+    account: _Account, vpc_id: str, cluster_security_group_id: str
+) -> list[iam.PolicyStatement]:
+    """Created in this VPC, owned by this cluster."""
+    ec2, ours, tagged_ours, keeps_owner = (
+        account.arn("ec2"),
+        account.ours,
+        account.tagged_ours,
+        account.keeps_owner,
+    )
+    security_groups = f"{ec2}:security-group/*"
+    return [
         iam.allow(
             ["ec2:CreateSecurityGroup"],
             [f"{ec2}:vpc/{vpc_id}"],
@@ -191,8 +196,20 @@ def controller_policies(
             Sid="AllowLoadBalancerTrafficToNodes",
         ),
     ]
-    # Created with, and then scoped by, the cluster tag.
-    load_balancer_statements = [
+
+
+def _load_balancers(account: _Account) -> list[iam.PolicyStatement]:
+    """Created with, and then scoped by, the cluster tag."""
+    elb, ours, tagged_ours, keeps_owner = account.elb, account.ours, account.tagged_ours, account.keeps_owner
+    load_balancers = account.load_balancers
+    target_groups = f"{elb}:targetgroup/*/*"
+    listeners = [
+        f"{elb}:listener/app/*/*/*",
+        f"{elb}:listener/net/*/*/*",
+        f"{elb}:listener-rule/app/*/*/*",
+        f"{elb}:listener-rule/net/*/*/*",
+    ]
+    return [
         iam.allow(
             ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
             [*load_balancers, target_groups],
@@ -263,90 +280,3 @@ def controller_policies(
             Sid="RegisterTargets",
         ),
     ]
-    return {
-        "discovery": iam.document(discovery),
-        "security-groups": iam.document(security_group_statements),
-        "load-balancers": iam.document(load_balancer_statements),
-    }
-
-
-def helm_values(
-    *, cluster_name: pulumi.Input[str], region: str, vpc_id: pulumi.Input[str]
-) -> dict[str, object]:
-    resources = dict(CONTROLLER_RESOURCES)
-    return {
-        "clusterName": cluster_name,
-        # Given explicitly: pods cannot reach IMDS (hop limit 1) to discover them.
-        "region": region,
-        "vpcId": vpc_id,
-        "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
-        "replicaCount": REPLICAS,
-        "resources": {"requests": resources, "limits": dict(resources)},
-        "podDisruptionBudget": {"maxUnavailable": 1},
-        # Only Services that name the NLB class (or annotation) get one: the webhook would
-        # otherwise claim every new Service of type LoadBalancer.
-        "enableServiceMutatorWebhook": False,
-        # The classic (regional) WAF is legacy; WAFv2 stays available for ALBs.
-        "enableWaf": False,
-    }
-
-
-def _document(documents: pulumi.Output[dict[str, str]], concern: str) -> pulumi.Output[str]:
-    return documents.apply(lambda by_concern: by_concern[concern])
-
-
-class LoadBalancerController(pulumi.ComponentResource):
-    role_arn: pulumi.Output[str]
-
-    def __init__(
-        self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("rampart:aws:LoadBalancerController", name, {}, opts)
-        eks = args.eks
-        documents = pulumi.Output.all(
-            eks.cluster_name, eks.account_id, eks.partition, args.vpc_id, eks.cluster_security_group_id
-        ).apply(
-            lambda v: controller_policies(
-                cluster_name=str(v[0]),
-                account_id=str(v[1]),
-                partition=str(v[2]),
-                region=eks.region,
-                vpc_id=str(v[3]),
-                cluster_security_group_id=str(v[4]),
-            )
-        )
-        child = pulumi.ResourceOptions(parent=self)
-        policies = [
-            aws.iam.Policy(
-                f"{name}-{concern}",
-                description=f"AWS Load Balancer Controller: {concern}",
-                policy=_document(documents, concern),
-                opts=child,
-            )
-            for concern in CONTROLLER_POLICY_CONCERNS
-        ]
-        identity = iam.PodIdentityRole(
-            f"{name}-controller",
-            cluster_name=eks.cluster_name,
-            cluster_arn=eks.cluster_arn,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            managed_policy_arns=[policy.arn for policy in policies],
-            permissions_boundary=args.permissions_boundary,
-            opts=child,
-        )
-        charts.release(
-            f"{name}-release",
-            charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
-            release_name=RELEASE_NAME,
-            namespace=NAMESPACE,
-            values=helm_values(cluster_name=eks.cluster_name, region=eks.region, vpc_id=args.vpc_id),
-            # Pod Identity credentials are injected at pod start: the association must exist first.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.kubernetes_provider,
-                depends_on=[*args.depends_on, identity],
-            ),
-        )
-        self.role_arn = identity.role.arn
-        self.register_outputs({"roleArn": self.role_arn})

@@ -1,0 +1,26 @@
+"""The mesh layer in the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from components.contract import LayerContext
+from components.mesh.istio import Mesh, MeshArgs, MeshHandle
+from rampart.config.models import Mesh as MeshConfig
+
+
+def build(
+    ctx: LayerContext, config: MeshConfig, *, extension_providers: Sequence[Mapping[str, Any]] = ()
+) -> MeshHandle:
+    return Mesh(
+        "mesh",
+        MeshArgs(
+            config=config,
+            provider=ctx.provider,
+            environment=ctx.environment,
+            depends_on=ctx.cluster.ready,
+            extension_providers=extension_providers,
+        ),
+        opts=ctx.opts,
+    ).handle
