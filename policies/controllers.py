@@ -360,6 +360,17 @@ class CrdSource:
     renders: Callable[[Mapping[str, Any], str], bool] = _always  # (installer props, kind)
 
 
+def _chart_crds(groups: tuple[str, ...], *charts: str, note: str = "") -> CrdSource:
+    """CRDs shipped in the crds/ directory of a chart; the first of `charts` names the source."""
+    return CrdSource(
+        charts[0],
+        groups,
+        Installer(charts=charts),
+        f"{charts[0]} chart crds/ directory{note}",
+        renders=_crds_dir,
+    )
+
+
 CRD_SOURCES: tuple[CrdSource, ...] = (
     CrdSource(
         "istio base",
@@ -408,33 +419,21 @@ CRD_SOURCES: tuple[CrdSource, ...] = (
         ),
         "rabbitmq/messaging-topology-operator release bundle (queues, exchanges, bindings, vhosts, ... CRDs)",
     ),
-    CrdSource(
-        "karpenter",
+    _chart_crds(
         ("karpenter.sh", "karpenter.k8s.aws"),
-        Installer(charts=("karpenter", "karpenter-crd")),
-        "karpenter chart crds/ directory (or the karpenter-crd chart)",
-        renders=_crds_dir,
+        "karpenter",
+        "karpenter-crd",
+        note=" (or the karpenter-crd chart)",
     ),
-    CrdSource(
-        "vault-secrets-operator",
-        ("secrets.hashicorp.com",),
-        Installer(charts=("vault-secrets-operator",)),
-        "vault-secrets-operator chart crds/ directory",
-        renders=_crds_dir,
+    _chart_crds(("secrets.hashicorp.com",), "vault-secrets-operator"),
+    _chart_crds(
+        ("elbv2.k8s.aws",), "aws-load-balancer-controller", note=" (TargetGroupBinding, IngressClassParams)"
     ),
-    CrdSource(
-        "aws-load-balancer-controller",
-        ("elbv2.k8s.aws",),
-        Installer(charts=("aws-load-balancer-controller",)),
-        "aws-load-balancer-controller chart crds/ directory (TargetGroupBinding, IngressClassParams)",
-        renders=_crds_dir,
-    ),
-    CrdSource(
-        "kong",
+    _chart_crds(
         ("configuration.konghq.com", "incubator.konghq.com"),
-        Installer(charts=("kong", "ingress")),
-        "kong chart crds/ directory (the `ingress` chart's controller subchart)",
-        renders=_crds_dir,
+        "kong",
+        "ingress",
+        note=" (the `ingress` chart's controller subchart)",
     ),
     CrdSource(
         "EKS control plane (security groups for pods)",

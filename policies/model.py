@@ -153,6 +153,14 @@ def boolean(default: bool) -> dict[str, Any]:
     return {"type": "boolean", "default": default}
 
 
+def string_list(default: Iterable[str] = (), description: str | None = None) -> dict[str, Any]:
+    """A rule's config property: a list of strings (namespaces, tags, API groups)."""
+    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "default": list(default)}
+    if description is not None:
+        schema["description"] = description
+    return schema
+
+
 def of_types(resources: Iterable[Resource], *types: str) -> Iterator[Resource]:
     return (r for r in resources if r.type in types)
 

@@ -29,7 +29,7 @@ for is deleted after it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -74,6 +74,21 @@ def _children(nodes: Iterable[Node]) -> dict[str, list[str]]:
     return children
 
 
+def _descendants(
+    children: Mapping[str, list[str]], urn: str, until: Callable[[str], bool] | None = None
+) -> set[str]:
+    """The descendants of `urn`; with `until`, only those it accepts, none below an accepted one."""
+    found: set[str] = set()
+    stack = list(children.get(urn, []))
+    while stack:
+        child = stack.pop()
+        if until is None or until(child):
+            found.add(child)
+        if until is None or not until(child):
+            stack.extend(children.get(child, []))
+    return found
+
+
 def create_prereqs(nodes: Sequence[Node]) -> dict[str, frozenset[str]]:
     """Every create step -> the steps it waits for directly, with components folded away: a step
     waits for the steps behind its dependencies, its provider and its parent (a component parent
@@ -84,15 +99,7 @@ def create_prereqs(nodes: Sequence[Node]) -> dict[str, frozenset[str]]:
     def descendant_steps(urn: str) -> set[str]:
         # SDK `_add_dependency`: a local component stands for its custom and remote descendants;
         # the children of a custom resource or a remote component are not added.
-        found: set[str] = set()
-        stack = list(children.get(urn, []))
-        while stack:
-            child = stack.pop()
-            if by_urn[child].step:
-                found.add(child)
-            else:
-                stack.extend(children.get(child, []))
-        return found
+        return _descendants(children, urn, until=lambda child: by_urn[child].step)
 
     registration: dict[str, frozenset[str]] = {}
 
@@ -125,22 +132,13 @@ def destroy_prereqs(nodes: Sequence[Node]) -> dict[str, set[str]]:
     index = {node.urn: i for i, node in enumerate(nodes)}
     children = _children(nodes)
 
-    def descendants(urn: str) -> set[str]:
-        found: set[str] = set()
-        stack = list(children.get(urn, []))
-        while stack:
-            child = stack.pop()
-            found.add(child)
-            stack.extend(children.get(child, []))
-        return found
-
     result: dict[str, set[str]] = {}
     for node in nodes:
         found = {d for d in node.dependencies if d in by_urn}
         for dep in list(found):
             if not by_urn[dep].custom:
                 # A component dependency also means its descendants registered before this resource.
-                found |= {d for d in descendants(dep) if index[d] < index[node.urn]}
+                found |= {d for d in _descendants(children, dep) if index[d] < index[node.urn]}
         found |= {g for g in (node.provider, node.parent) if g and g in by_urn}
         found.discard(node.urn)
         result[node.urn] = found

@@ -61,6 +61,9 @@ ProjectOption = Annotated[
     Path | None,
     typer.Option("--project", help="Directory holding Pulumi.yaml (default: found upwards from here)"),
 ]
+PlanFileOption = Annotated[
+    Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
+]
 T = TypeVar("T")
 
 
@@ -138,6 +141,16 @@ def _one_source(stack: str | None, plan_file: Path | None, verdict: Verdict) -> 
         _error(f"give exactly one of --stack or --file (or set {STACK_ENV})")
         verdict.stop(out, err, "no stack and no plan file given", code=2)
     return stack or os.environ[STACK_ENV]
+
+
+def _source_plan(stack: str | None, plan_file: Path | None, project: Path | None, verdict: Verdict) -> Plan:
+    """The plan of --stack, or the export --file names (exactly one of them, see `_one_source`)."""
+    name = _one_source(stack, plan_file, verdict)
+    if name is not None:
+        return _plan(name, project, verdict)
+    assert plan_file is not None
+    export = plan_file
+    return _guard(lambda: Plan.read(export), None, verdict)
 
 
 def _shown(path: Path) -> str:
@@ -282,20 +295,14 @@ def policy(
 def manifests(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write one YAML file per object")],
     stack: SourceStackOption = None,
-    plan_file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
-    ] = None,
+    plan_file: PlanFileOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Write every Kubernetes object the program declares as YAML, ready for kubeconform or checkov,
     and remove the files an earlier run wrote for objects the plan no longer has. The objects Helm
     charts render at deploy time are not among them: `rampart render` renders and checks those."""
     verdict = Verdict("manifests")
-    name = _one_source(stack, plan_file, verdict)
-    if name is not None:
-        captured = _plan(name, project, verdict)
-    else:
-        captured = _guard(lambda: Plan.read(plan_file), None, verdict)  # type: ignore[arg-type]
+    captured = _source_plan(stack, plan_file, project, verdict)
     written = _guard(lambda: sync_manifests(captured, out_dir), captured.stack, verdict)
     stale = f", removed {count(len(written.removed), 'stale file')}" if written.removed else ""
     out.print(f"wrote {count(len(written.written), 'manifest')} under {escape(_shown(out_dir))}/{stale}")
@@ -340,20 +347,14 @@ def graph(
 @app.command(name="order")
 def order_command(
     stack: SourceStackOption = None,
-    plan_file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
-    ] = None,
+    plan_file: PlanFileOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Create waves, a first `pulumi up` estimate with its critical path, and the destroy order; exit 1
     on a destroy finding (an object whose finalizing controller is not its prerequisite, or a retained
     resource whose prerequisites destroy would delete). Protected resources are listed, not failed."""
     verdict = Verdict("order")
-    name = _one_source(stack, plan_file, verdict)
-    if name is not None:
-        captured = _plan(name, project, verdict)
-    else:
-        captured = _guard(lambda: Plan.read(plan_file), None, verdict)  # type: ignore[arg-type]
+    captured = _source_plan(stack, plan_file, project, verdict)
     try:
         render_order(captured, out, verdict)
     except ValueError as exc:  # a dependency cycle: the engine would refuse the program too
@@ -485,9 +486,7 @@ def config_schema_command(
 @app.command(name="paths")
 def paths_command(
     stack: SourceStackOption = None,
-    plan_file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
-    ] = None,
+    plan_file: PlanFileOption = None,
     output: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the matrix to this file")
@@ -504,11 +503,7 @@ def paths_command(
     if output not in ("table", "json", "markdown"):
         _error(f"--format must be table, json or markdown, not {output!r}")
         verdict.stop(out, err, "unknown format", code=2)
-    name = _one_source(stack, plan_file, verdict)
-    if name is not None:
-        captured = _plan(name, project, verdict)
-    else:
-        captured = _guard(lambda: Plan.read(plan_file), None, verdict)  # type: ignore[arg-type]
+    captured = _source_plan(stack, plan_file, project, verdict)
     config = _guard(lambda: stack_platform_config(captured.stack, project), captured.stack, verdict)
     proof = prove(captured, config)
     if output == "table" and out_file is None:

@@ -70,20 +70,22 @@ def test_the_check_command_fails_on_a_stale_file(tmp_path: Path) -> None:
     assert result.output.splitlines()[-1] == "config-schema FAILED: 1 file out of date"
 
 
+def _assert_names_and_validates(path: Path, schema_path: str, schema: dict[str, Any]) -> None:
+    """The file's first line is the modeline naming ``schema_path`` (an existing file), and it validates."""
+    first = path.read_text().splitlines()[0]
+    assert first == f"{MODELINE}{schema_path}"
+    assert (path.parent / first.removeprefix(MODELINE)).is_file()
+    assert errors(schema, yaml.safe_load(path.read_text())) == []
+
+
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
 def test_every_stack_file_names_its_schema_and_validates(path: Path) -> None:
-    first = path.read_text().splitlines()[0]
-    assert first == f"{MODELINE}{SCHEMA_DIR}/{STACK_SCHEMA}"
-    assert (path.parent / first.removeprefix(MODELINE)).is_file()
-    assert errors(stack_schema(), yaml.safe_load(path.read_text())) == []
+    _assert_names_and_validates(path, f"{SCHEMA_DIR}/{STACK_SCHEMA}", stack_schema())
 
 
 @pytest.mark.parametrize("path", SERVICE_FILES, ids=lambda p: p.name)
 def test_every_service_file_names_its_schema_and_validates(path: Path) -> None:
-    first = path.read_text().splitlines()[0]
-    assert first == f"{MODELINE}../{SCHEMA_DIR}/{SERVICE_SCHEMA}"
-    assert (path.parent / first.removeprefix(MODELINE)).is_file()
-    assert errors(service_schema(), yaml.safe_load(path.read_text())) == []
+    _assert_names_and_validates(path, f"../{SCHEMA_DIR}/{SERVICE_SCHEMA}", service_schema())
 
 
 def _a_stack() -> dict[str, Any]:

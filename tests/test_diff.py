@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,8 @@ import pytest
 from rampart.offline.diff import DiffError, diff, replace_keys
 from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config
+from tests.support.cli import rampart
 
-RAMPART = str(Path(sys.executable).parent / "rampart")
 # The command as a CI log shows it.
 LOG_ENV = dict(os.environ)
 STACK_URN = "urn:pulumi:s::rampart::pulumi:pulumi:Stack::rampart-s"
@@ -164,14 +162,7 @@ def test_the_command_reports_a_replaced_database_first_and_fails(tmp_path: Path)
         if r["inputs"]["metadata"]["name"] == name:
             r["inputs"]["spec"]["replicas"] = 7
     changed.write(after)
-    result = subprocess.run(
-        [RAMPART, "diff", str(before), str(after)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env=LOG_ENV,
-    )
+    result = rampart("diff", str(before), str(after), timeout=120, env=LOG_ENV)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     first_step = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("+-", "~ ", "+ ", "- ")))
@@ -184,21 +175,14 @@ def test_the_command_reports_a_replaced_database_first_and_fails(tmp_path: Path)
 def test_the_command_passes_without_changes_and_can_expect_none(tmp_path: Path) -> None:
     export = tmp_path / "plan.json"
     planned("local").write(export)
-    same = subprocess.run(
-        [RAMPART, "diff", str(export), str(export)], capture_output=True, text=True, check=False
-    )
+    same = rampart("diff", str(export), str(export))
     assert same.returncode == 0
     assert same.stdout.splitlines()[-1].startswith("diff passed: no changes (")
     changed = copy.deepcopy(planned("local"))
     changed.resources[-1]["inputs"]["touched"] = True
     other = tmp_path / "other.json"
     changed.write(other)
-    strict = subprocess.run(
-        [RAMPART, "diff", "--expect-no-changes", str(export), str(other)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    strict = rampart("diff", "--expect-no-changes", str(export), str(other))
     assert strict.returncode == 1
     assert strict.stderr.splitlines()[-1] == "diff FAILED: changes found (--expect-no-changes); " + (
         f"1 to update, {len(changed.resources) - 2} unchanged"

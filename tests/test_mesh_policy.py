@@ -20,6 +20,7 @@ from policies.model import Resource
 from policies.rules.mesh import AUTHORIZATION_POLICY
 from rampart.config import ServiceSpec
 from rampart.config.models import Jwt
+from rampart.paths.mesh import value_matches
 from tests.support.reference import crd_schemas
 from tests.support.schemas import validate_custom
 
@@ -306,25 +307,14 @@ def test_a_literal_star_in_a_route_path_is_rejected() -> None:
         path_patterns("/orders/*")
 
 
-def _istio_path_match(pattern: str, path: str) -> bool:
-    """Istio's AuthorizationPolicy path semantics: exact, 'prefix*', '*suffix' or '*'."""
-    if pattern == "*":
-        return True
-    if pattern.endswith("*"):
-        return path.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return path.endswith(pattern[1:])
-    return path == pattern
-
-
 def _denied_without_token(deny: CustomObject | None, path: str) -> bool:
     """Would a token-less request from the gateway for ``path`` be denied?"""
     if deny is None:
         return False
     for deny_rule in deny.spec["rules"]:
         operation = deny_rule["to"][0]["operation"]
-        inside = any(_istio_path_match(p, path) for p in operation["paths"])
-        exempt = any(_istio_path_match(p, path) for p in operation.get("notPaths", []))
+        inside = any(value_matches(p, path) for p in operation["paths"])
+        exempt = any(value_matches(p, path) for p in operation.get("notPaths", []))
         source = deny_rule["from"][0]["source"]
         assert source == {"principals": [GATEWAY_PRINCIPAL], "notRequestPrincipals": ["*"]}
         if inside and not exempt:

@@ -13,7 +13,6 @@ import copy
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +25,8 @@ from rampart.offline import pss, render, values
 from rampart.offline.plan import Plan
 from rampart.offline.schemas import reference_crd_schemas
 from tests.conftest import planned, stack_config
+from tests.support.cli import rampart
 from tests.support.reference import PROJECT_ROOT
-
-RAMPART = str(Path(sys.executable).parent / "rampart")
 
 
 # --- fixtures of our making -------------------------------------------------------------------------
@@ -590,22 +588,13 @@ def test_the_command_renders_every_release_and_fails_on_problems(tmp_path: Path)
         "--helm",
         str(helm),
     ]
-    result = subprocess.run(
-        [RAMPART, *args, "--out", str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = rampart(*args, "--out", str(out), cwd=PROJECT_ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "kube-prometheus-stack" in result.stdout and "rendered, 1 objects, 0 problems" in result.stdout
     assert (out / "vault.yaml").read_text().endswith("name: vault-config\n")
     # The same object from two releases is a failure, and the exit code says so.
     helm.write_text("#!/bin/sh\nprintf -- 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: same\\n'\n")
-    result = subprocess.run(
-        [RAMPART, *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
+    result = rampart(*args, cwd=PROJECT_ROOT, timeout=300)
     assert result.returncode == 1
     assert "also created by release" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -44,25 +44,27 @@ def restricted_pod(
     return context | {"seccompProfile": dict(RUNTIME_DEFAULT)}
 
 
+def _typed_run_as(uid: int) -> dict[str, Any]:
+    """:func:`run_as` and the RuntimeDefault seccomp profile, as keyword arguments of the typed
+    pod and container security contexts (both take these four under the same names)."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": uid,
+        "seccomp_profile": k8s.core.v1.SeccompProfileArgs(type=RUNTIME_DEFAULT["type"]),
+    }
+
+
 def container_args(uid: int) -> k8s.core.v1.SecurityContextArgs:
     return k8s.core.v1.SecurityContextArgs(
         allow_privilege_escalation=False,
         privileged=False,
         read_only_root_filesystem=True,
-        run_as_non_root=True,
-        run_as_user=uid,
-        run_as_group=uid,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type=RUNTIME_DEFAULT["type"]),
+        **_typed_run_as(uid),
     )
 
 
 def pod_args(uid: int) -> k8s.core.v1.PodSecurityContextArgs:
     """Volumes group-writable for ``uid`` (fsGroup)."""
-    return k8s.core.v1.PodSecurityContextArgs(
-        run_as_non_root=True,
-        run_as_user=uid,
-        run_as_group=uid,
-        fs_group=uid,
-        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type=RUNTIME_DEFAULT["type"]),
-    )
+    return k8s.core.v1.PodSecurityContextArgs(fs_group=uid, **_typed_run_as(uid))

@@ -83,6 +83,9 @@ def broker_name(environment: str) -> str:
     return f"rampart-{environment}-broker"
 
 
+_Rule = type[aws.vpc.SecurityGroupIngressRule] | type[aws.vpc.SecurityGroupEgressRule]
+
+
 def _security_group(
     name: str, args: AmazonMqArgs, tags: Mapping[str, str], opts: pulumi.ResourceOptions
 ) -> aws.ec2.SecurityGroup:
@@ -109,29 +112,25 @@ def _security_group(
         (args.management_clients, MANAGEMENT_PORT, "Management API"),
     ):
         for label in sorted(clients):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-{label}-{port}-ingress",
-                security_group_id=group.id,
-                referenced_security_group_id=clients[label],
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"{what} from {label}",
-                tags=dict(tags),
-                opts=opts,
+            # The broker's side, then the clients' side, as separate rules: inline rules on their
+            # groups would be authoritative.
+            client = clients[label]
+            sides: tuple[tuple[_Rule, str, pulumi.Input[str], pulumi.Input[str], str], ...] = (
+                (aws.vpc.SecurityGroupIngressRule, "ingress", group.id, client, f"{what} from {label}"),
+                (aws.vpc.SecurityGroupEgressRule, "egress", client, group.id, f"{what} to the broker"),
             )
-            # The clients' side, as separate rules: inline rules on their groups would be authoritative.
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-{label}-{port}-egress",
-                security_group_id=clients[label],
-                referenced_security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"{what} to the broker",
-                tags=dict(tags),
-                opts=opts,
-            )
+            for rule, direction, own, peer, description in sides:
+                rule(
+                    f"{name}-{label}-{port}-{direction}",
+                    security_group_id=own,
+                    referenced_security_group_id=peer,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description=description,
+                    tags=dict(tags),
+                    opts=opts,
+                )
     return group
 
 

@@ -13,7 +13,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, Violation, boolean, number, of_types, positive_integer
+from policies.model import (
+    Group,
+    Resource,
+    Rule,
+    Severity,
+    Violation,
+    boolean,
+    number,
+    of_types,
+    positive_integer,
+)
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -236,11 +246,6 @@ def _rds_force_ssl(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[
             yield Violation(
                 f"{database.name}: parameter group {wanted!r} does not set rds.force_ssl = 1", database.urn
             )
-
-
-def _rds_iam_auth(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    if not _true(resource.get("iamDatabaseAuthenticationEnabled")):
-        yield f"{resource.name}: iamDatabaseAuthenticationEnabled is not true"
 
 
 def _mq_broker_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
@@ -544,11 +549,6 @@ def _iam_no_wildcard_action(resource: Resource, _: Mapping[str, Any]) -> Iterato
 # -- reliability -------------------------------------------------------------------------------
 
 
-def _rds_deletion_protection(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    if not _true(resource.get("deletionProtection")):
-        yield f"{resource.name}: deletionProtection is not true"
-
-
 def _rds_final_snapshot(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
     if _true(resource.get("skipFinalSnapshot")):
         yield f"{resource.name}: skipFinalSnapshot is true"
@@ -561,11 +561,6 @@ def _rds_backup_retention(resource: Resource, config: Mapping[str, Any]) -> Iter
     minimum = config["minBackupRetentionDays"]
     if days is None or number(days) < minimum:
         yield f"{resource.name}: backupRetentionPeriod is {_show(days)} (needs >= {minimum} days)"
-
-
-def _rds_multi_az(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    if not _true(resource.get("multiAz")):
-        yield f"{resource.name}: multiAz is not true"
 
 
 def _stateful_protected(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
@@ -595,6 +590,34 @@ def _database_owned_by_one_service(resources: list[Resource], _: Mapping[str, An
 
 
 # -- rules -------------------------------------------------------------------------------------
+
+
+def _flag_rule(
+    name: str,
+    description: str,
+    severity: Severity,
+    flag: str,
+    *,
+    group: Group,
+    controls: tuple[str, ...],
+    types: tuple[str, ...],
+) -> Rule:
+    """A resource rule that wants one flag true, remediated by setting it."""
+
+    def check(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+        if not _true(resource.get(flag)):
+            yield f"{resource.name}: {flag} is not true"
+
+    return Rule.of(
+        name,
+        description,
+        severity,
+        f"Set {flag}: true.",
+        group=group,
+        controls=controls,
+        types=types,
+        check=check,
+    )
 
 
 RULES: tuple[Rule, ...] = (
@@ -648,15 +671,14 @@ RULES: tuple[Rule, ...] = (
         controls=("CKV2_AWS_69",),
         stack_check=_rds_force_ssl,
     ),
-    Rule.of(
+    _flag_rule(
         "rds-iam-auth",
         "RDS instances and clusters accept IAM database authentication.",
         "medium",
-        "Set iamDatabaseAuthenticationEnabled: true.",
+        "iamDatabaseAuthenticationEnabled",
         group="encryption",
         controls=("CKV_AWS_161", "CKV_AWS_162", "AWS-FSBP-RDS.10", "AWS-FSBP-RDS.12"),
         types=DATABASES,
-        check=_rds_iam_auth,
     ),
     Rule.of(
         "mq-broker-encrypted",
@@ -856,15 +878,14 @@ RULES: tuple[Rule, ...] = (
         check=_iam_no_wildcard_action,
     ),
     # -- reliability
-    Rule.of(
+    _flag_rule(
         "rds-deletion-protection",
         "RDS instances and clusters have deletion protection on.",
         "high",
-        "Set deletionProtection: true.",
+        "deletionProtection",
         group="reliability",
         controls=("CKV_AWS_293", "CKV_AWS_139", "AWS-FSBP-RDS.7", "AWS-FSBP-RDS.8"),
         types=DATABASES,
-        check=_rds_deletion_protection,
     ),
     Rule.of(
         "rds-final-snapshot",
@@ -887,15 +908,14 @@ RULES: tuple[Rule, ...] = (
         check=_rds_backup_retention,
         config_schema={"minBackupRetentionDays": positive_integer(14)},
     ),
-    Rule.of(
+    _flag_rule(
         "rds-multi-az",
         "RDS instances run Multi-AZ.",
         "medium",
-        "Set multiAz: true.",
+        "multiAz",
         group="reliability",
         controls=("CKV_AWS_157", "AWS-FSBP-RDS.5"),
         types=(RDS_INSTANCE,),
-        check=_rds_multi_az,
     ),
     Rule.of(
         "stateful-protected",

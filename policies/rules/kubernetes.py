@@ -7,7 +7,16 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from components.namespaces import PRIVILEGED_NAMESPACES, PUBLIC_NAMESPACES
-from policies.model import Resource, ResourceCheck, Rule, Severity, Violation, number, of_types
+from policies.model import (
+    Resource,
+    ResourceCheck,
+    Rule,
+    Severity,
+    Violation,
+    number,
+    of_types,
+    string_list,
+)
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -265,9 +274,7 @@ def _quota(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violatio
 
 
 # Where a LoadBalancer may stand: the API gateway's namespace.
-GATEWAY_NAMESPACES = {
-    "gatewayNamespaces": {"type": "array", "items": {"type": "string"}, "default": list(PUBLIC_NAMESPACES)}
-}
+GATEWAY_NAMESPACES = {"gatewayNamespaces": string_list(PUBLIC_NAMESPACES)}
 
 
 def _workload_rule(
@@ -289,6 +296,23 @@ def _workload_rule(
         controls=controls,
         types=WORKLOADS,
         check=check,
+    )
+
+
+def _gateway_only_rule(
+    name: str, description: str, remediation: str, type_: str, check: ResourceCheck
+) -> Rule:
+    """A rule that keeps public Services (LoadBalancer, NodePort) to the gateway namespaces."""
+    return Rule.of(
+        name,
+        description,
+        "high",
+        remediation,
+        group="network",
+        controls=("rampart-baseline",),
+        types=(type_,),
+        check=check,
+        config_schema=GATEWAY_NAMESPACES,
     )
 
 
@@ -420,35 +444,21 @@ RULES: tuple[Rule, ...] = (
         controls=("CIS-EKS-4.2", "PSS-restricted"),
         types=(NAMESPACE,),
         check=_namespace_pss,
-        config_schema={
-            "exemptNamespaces": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": list(PRIVILEGED_NAMESPACES),
-            }
-        },
+        config_schema={"exemptNamespaces": string_list(PRIVILEGED_NAMESPACES)},
     ),
-    Rule.of(
+    _gateway_only_rule(
         "service-no-public-exposure",
         "No LoadBalancer or NodePort Service except the API gateway's.",
-        "high",
         "Use a ClusterIP Service and publish routes through the gateway.",
-        group="network",
-        controls=("rampart-baseline",),
-        types=(SERVICE,),
-        check=_service_type,
-        config_schema=GATEWAY_NAMESPACES,
+        SERVICE,
+        _service_type,
     ),
-    Rule.of(
+    _gateway_only_rule(
         "release-no-public-service",
         "Helm releases expose no LoadBalancer or NodePort Service except the API gateway's.",
-        "high",
         "Keep chart services ClusterIP; publish through the gateway.",
-        group="network",
-        controls=("rampart-baseline",),
-        types=(HELM_RELEASE,),
-        check=_release_service_type,
-        config_schema=GATEWAY_NAMESPACES,
+        HELM_RELEASE,
+        _release_service_type,
     ),
     Rule.of(
         "namespace-default-deny",

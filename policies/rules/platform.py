@@ -6,19 +6,13 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, Rule, Violation, of_types
+from policies.model import Resource, Rule, Violation, of_types, string_list
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_ADDON = "aws:eks/addon:Addon"
 AWS_PROVIDER = "pulumi:providers:aws"
 MANAGED_PACKAGES = ("aws", "kubernetes")
-REQUIRED_TAGS = {
-    "requiredTags": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": ["environment", "owner", "cost-center"],
-    }
-}
+REQUIRED_TAGS = {"requiredTags": string_list(["environment", "owner", "cost-center"])}
 
 
 def _explicit_providers(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
@@ -33,12 +27,16 @@ def _explicit_providers(resources: list[Resource], _: Mapping[str, Any]) -> Iter
             )
 
 
+def _missing_tags(tags: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    return [tag for tag in config["requiredTags"] if not tags.get(tag)]
+
+
 def _provider_default_tags(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
     default_tags = resource.get("defaultTags") or {}
     if isinstance(default_tags, str):  # providers receive nested config as JSON text
         default_tags = json.loads(default_tags) if default_tags.startswith("{") else {}
     tags = default_tags.get("tags") or {}
-    missing = [tag for tag in config["requiredTags"] if not tags.get(tag)]
+    missing = _missing_tags(tags, config)
     if missing:
         yield f"{resource.name}: defaultTags lack {', '.join(missing)}"
 
@@ -48,7 +46,7 @@ def _tagged(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[Vi
         if not resource.type.startswith("aws:") or "tagsAll" not in resource.props:
             continue
         tags = resource.get("tagsAll") or {}
-        missing = [tag for tag in config["requiredTags"] if not tags.get(tag)]
+        missing = _missing_tags(tags, config)
         if missing:
             yield Violation(f"{resource.name}: not tagged {', '.join(missing)}", resource.urn)
 

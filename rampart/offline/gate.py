@@ -416,25 +416,27 @@ def _provider(
     )
 
 
+def _described(
+    resource: dict[str, Any], by_urn: dict[str, dict[str, Any]], properties: str
+) -> dict[str, Any]:
+    """The fields an analyzer request and a stack resource share; ``properties`` is 'inputs' or 'outputs'."""
+    return {
+        "type": resource["type"],
+        "urn": resource["urn"],
+        "name": _name(resource["urn"]),
+        "properties": _struct(resource.get(properties) or {}),
+        "options": _options(resource),
+        "provider": _provider(resource, by_urn),
+    }
+
+
 def _analyze_request(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> analyzer.AnalyzeRequest:
-    return analyzer.AnalyzeRequest(
-        type=resource["type"],
-        urn=resource["urn"],
-        name=_name(resource["urn"]),
-        properties=_struct(resource.get("inputs") or {}),
-        options=_options(resource),
-        provider=_provider(resource, by_urn),
-    )
+    return analyzer.AnalyzeRequest(**_described(resource, by_urn, "inputs"))
 
 
 def _stack_resource(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> analyzer.AnalyzerResource:
     return analyzer.AnalyzerResource(
-        type=resource["type"],
-        urn=resource["urn"],
-        name=_name(resource["urn"]),
-        properties=_struct(resource.get("outputs") or {}),
-        options=_options(resource),
-        provider=_provider(resource, by_urn),
+        **_described(resource, by_urn, "outputs"),
         parent=resource.get("parent") or "",
         dependencies=resource.get("dependencies") or [],
         propertyDependencies={

@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+# restricted "Volume Types": the policy rules' list.
+from policies.rules.kubernetes import RESTRICTED_VOLUMES
+
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 LEVELS = ("privileged", "baseline", "restricted")
 
@@ -49,17 +52,6 @@ SAFE_SYSCTLS = {
 }
 SECCOMP_ALLOWED = {"RuntimeDefault", "Localhost"}
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
-# restricted "Volume Types".
-RESTRICTED_VOLUMES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
 CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
 # Where each workload kind keeps its pod template.
 TEMPLATE_PATHS = {

@@ -157,6 +157,21 @@ def call_path(world: World, caller: ServiceSpec, callee: ServiceSpec) -> Path:
     return Path(spec, lambda: hops.pod_to_pod(world, source, destination, callee.port))
 
 
+def _own_credentials(
+    world: World, service: ServiceSpec, server: data.Server, *, secret: str, mount: str, what: str
+) -> Check:
+    """The service's own credentials for ``server`` (its database or the broker), delivered to its pods."""
+    return delivery(
+        world,
+        service=service.name,
+        namespace=service.name,
+        secret=secret,
+        mount=mount,
+        endpoints=[server.host],
+        what=what,
+    )
+
+
 def database_path(world: World, service: ServiceSpec, owner: str, *, expect: str) -> Path:
     required = frozenset({"security-groups"} if world.aws else {"network"})
     spec = PathSpec(
@@ -172,29 +187,16 @@ def database_path(world: World, service: ServiceSpec, owner: str, *, expect: str
         return Path(spec, _missing(f"{service.name} or {owner}'s database"))
 
     def evaluate() -> list[Check]:
-        if server.workload is not None:
-            checks = hops.pod_to_pod(world, source, server.workload, server.port)
-        else:
-            assert server.address is not None
-            checks = hops.pod_to_external(
-                world,
-                source,
-                server.address,
-                server.port,
-                host=server.host,
-                groups=server.groups,
-                what=server.name,
-            )
+        checks = server_hop(world, source, server, server.port, what=server.name)
         checks.append(data.database_tls(world, owner))
         if expect == "carry":
             checks.append(
-                delivery(
+                _own_credentials(
                     world,
-                    service=service.name,
-                    namespace=service.name,
+                    service,
+                    server,
                     secret=database_secret(service.name),
                     mount="database",
-                    endpoints=[server.host],
                     what="database",
                 )
             )
@@ -251,13 +253,12 @@ def broker_path(
         checks.append(data.broker_tls(world))
         if expect == "carry":
             checks.append(
-                delivery(
+                _own_credentials(
                     world,
-                    service=service.name,
-                    namespace=service.name,
+                    service,
+                    server,
                     secret=broker_secret(service.name),
                     mount="rabbitmq",
-                    endpoints=[server.host],
                     what="broker",
                 )
             )
@@ -267,13 +268,18 @@ def broker_path(
     return Path(spec, evaluate)
 
 
-def broker_hop(world: World, source: Workload, server: data.Server, port: int) -> list[Check]:
+def server_hop(world: World, source: Workload, server: data.Server, port: int, *, what: str) -> list[Check]:
+    """The hop from `source` to a database or the broker, in the cluster or outside it."""
     if server.workload is not None:
         return hops.pod_to_pod(world, source, server.workload, port)
     assert server.address is not None
     return hops.pod_to_external(
-        world, source, server.address, port, host=server.host, groups=server.groups, what="the broker"
+        world, source, server.address, port, host=server.host, groups=server.groups, what=what
     )
+
+
+def broker_hop(world: World, source: Workload, server: data.Server, port: int) -> list[Check]:
+    return server_hop(world, source, server, port, what="the broker")
 
 
 def egress_path(world: World, service: ServiceSpec, host: str, *, expect: str) -> Path:
@@ -396,19 +402,7 @@ def vault_paths(world: World) -> Iterator[Path]:
             continue
 
         def evaluate(server: data.Server = server, owner: str = service.name) -> list[Check]:
-            if server.workload is not None:
-                checks = hops.pod_to_pod(world, vault, server.workload, server.port)
-            else:
-                assert server.address is not None
-                checks = hops.pod_to_external(
-                    world,
-                    vault,
-                    server.address,
-                    server.port,
-                    host=server.host,
-                    groups=server.groups,
-                    what=server.name,
-                )
+            checks = server_hop(world, vault, server, server.port, what=server.name)
             return [*checks, data.vault_connection_tls(world, owner)]
 
         yield Path(spec, evaluate)
@@ -520,52 +514,41 @@ def internet_paths(world: World, kong: gateway.Gateway) -> Iterator[Path]:
     for owner in [s.name for s in world.config.services if s.database]:
         server = data.database(world, owner)
         if server is not None and server.address is not None:
-            yield Path(
-                PathSpec(
-                    "internet",
-                    "internet",
-                    server.name,
-                    "refuse",
-                    f"port {server.port}",
-                    frozenset({"load-balancer"}),
-                ),
-                lambda server=server: [  # type: ignore[misc]
-                    refuses("load-balancer", f"{server.name} is not publicly accessible (isolated subnets)"),
-                    hops.security_groups(
-                        world,
-                        frozenset(),
-                        server.groups,
-                        server.port,
-                        destination_address=None,
-                        source_address=client,
-                        what="an internet client",
-                    ),
-                ],
+            yield _not_public(
+                world,
+                client,
+                server,
+                target=server.name,
+                refusal=f"{server.name} is not publicly accessible (isolated subnets)",
             )
     server = data.broker(world)
     if server is not None and server.address is not None:
-        yield Path(
-            PathSpec(
-                "internet",
-                "internet",
-                "broker",
-                "refuse",
-                f"port {server.port}",
-                frozenset({"load-balancer"}),
-            ),
-            lambda: [
-                refuses("load-balancer", "the broker is not publicly accessible"),
-                hops.security_groups(
-                    world,
-                    frozenset(),
-                    server.groups,
-                    server.port,
-                    destination_address=None,
-                    source_address=client,
-                    what="an internet client",
-                ),
-            ],
+        yield _not_public(
+            world, client, server, target="broker", refusal="the broker is not publicly accessible"
         )
+
+
+def _not_public(world: World, client: Address, server: data.Server, *, target: str, refusal: str) -> Path:
+    """An internet client refused by a database or the broker outside the cluster: no public
+    address, and its security groups must not admit the client either."""
+    spec = PathSpec(
+        "internet", "internet", target, "refuse", f"port {server.port}", frozenset({"load-balancer"})
+    )
+    return Path(
+        spec,
+        lambda: [
+            refuses("load-balancer", refusal),
+            hops.security_groups(
+                world,
+                frozenset(),
+                server.groups,
+                server.port,
+                destination_address=None,
+                source_address=client,
+                what="an internet client",
+            ),
+        ],
+    )
 
 
 def metadata_paths(world: World) -> Iterator[Path]:

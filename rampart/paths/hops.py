@@ -6,8 +6,14 @@ from __future__ import annotations
 from rampart.paths.endpoints import Address
 from rampart.paths.mesh import Request
 from rampart.paths.model import Check, allows, not_applicable, refuses, verdict
+from rampart.paths.network import Direction
 from rampart.paths.workloads import Workload
 from rampart.paths.world import World
+
+
+def _policy(workload: Workload, rule: str | None, direction: str) -> str:
+    """The NetworkPolicy of ``workload`` that lets the traffic through, or that none restricts it."""
+    return f"{workload.namespace}/{rule}" if rule else f"{workload.key} {direction} unrestricted"
 
 
 def network_pod_to_pod(world: World, source: Workload, destination: Workload, port: int) -> Check:
@@ -24,37 +30,36 @@ def network_pod_to_pod(world: World, source: Workload, destination: Workload, po
             f"no ingress NetworkPolicy of {destination.namespace} admits {source.key} "
             f"on {destination.key}:{port}",
         )
-    said = [f"{source.namespace}/{out_rule}" if out_rule else f"{source.key} egress unrestricted"]
-    said.append(
-        f"{destination.namespace}/{in_rule}" if in_rule else f"{destination.key} ingress unrestricted"
+    return allows(
+        "network", f"{_policy(source, out_rule, 'egress')} + {_policy(destination, in_rule, 'ingress')}"
     )
-    return allows("network", " + ".join(said))
+
+
+def _network_address(
+    world: World, workload: Workload, address: Address, port: int, *, direction: Direction, refusal: str
+) -> Check:
+    """The NetworkPolicy layer between ``workload`` and an address outside the cluster's pods."""
+    ok, rule = world.network.allowing_rule(workload.pod, address, port, direction)
+    if not ok:
+        return refuses("network", refusal)
+    return allows("network", _policy(workload, rule, direction.lower()))
 
 
 def network_pod_to_address(world: World, source: Workload, address: Address, port: int, what: str) -> Check:
-    ok, rule = world.network.allowing_rule(source.pod, address, port, "Egress")
-    if not ok:
-        return refuses(
-            "network",
-            f"no egress NetworkPolicy of {source.namespace} lets {source.key} "
-            f"reach {what} ({address.ip}:{port})",
-        )
-    return allows("network", f"{source.namespace}/{rule}" if rule else f"{source.key} egress unrestricted")
+    refusal = (
+        f"no egress NetworkPolicy of {source.namespace} lets {source.key} reach {what} ({address.ip}:{port})"
+    )
+    return _network_address(world, source, address, port, direction="Egress", refusal=refusal)
 
 
 def network_address_to_pod(
     world: World, address: Address, destination: Workload, port: int, what: str
 ) -> Check:
-    ok, rule = world.network.allowing_rule(destination.pod, address, port, "Ingress")
-    if not ok:
-        return refuses(
-            "network",
-            f"no ingress NetworkPolicy of {destination.namespace} admits {what} ({address.ip}) "
-            f"on {destination.key}:{port}",
-        )
-    return allows(
-        "network", f"{destination.namespace}/{rule}" if rule else f"{destination.key} ingress unrestricted"
+    refusal = (
+        f"no ingress NetworkPolicy of {destination.namespace} admits {what} ({address.ip}) "
+        f"on {destination.key}:{port}"
     )
+    return _network_address(world, destination, address, port, direction="Ingress", refusal=refusal)
 
 
 def security_groups(

@@ -81,7 +81,7 @@ def _ports(annotation: str | None) -> set[int] | None:
     return {int(p) for p in annotation.replace(" ", "").split(",") if p and p != "*" and p.isdigit()}
 
 
-def _value_matches(pattern: str, value: str | None) -> bool:
+def value_matches(pattern: str, value: str | None) -> bool:
     """Istio string match: exact, ``*`` alone, ``prefix*`` or ``*suffix``."""
     if value is None:
         return False
@@ -95,7 +95,7 @@ def _value_matches(pattern: str, value: str | None) -> bool:
 
 
 def _any(patterns: Iterable[str], value: str | None) -> bool:
-    return any(_value_matches(p, value) for p in patterns)
+    return any(value_matches(p, value) for p in patterns)
 
 
 class Mesh:
@@ -433,59 +433,39 @@ def _service_exported(workload: Workload, client_namespace: str) -> bool:
     return _exported({}, workload.namespace, client_namespace, [a.strip() for a in annotation.split(",")])
 
 
-def _source_matches(source: Mapping[str, Any], request: Request) -> bool | None:
+def _fields_match(fields: Mapping[str, Any], values: Mapping[str, str | None]) -> bool | None:
+    """Whether each field of a rule's source or operation (``key`` and its negation ``notKey``)
+    holds for the request's value of ``key``; None when it has a field the model does not know."""
     checks: list[bool] = []
-    for key, value, positive in (
-        ("principals", request.principal, True),
-        ("notPrincipals", request.principal, False),
-        ("namespaces", request.namespace, True),
-        ("notNamespaces", request.namespace, False),
-        ("requestPrincipals", request.request_principal, True),
-        ("notRequestPrincipals", request.request_principal, False),
-    ):
-        if key in source:
-            hit = _any(source[key], value)
-            checks.append(hit if positive else not hit)
-    unknown = set(source) - {
-        "principals",
-        "notPrincipals",
-        "namespaces",
-        "notNamespaces",
-        "requestPrincipals",
-        "notRequestPrincipals",
-    }
-    if unknown:
+    known: set[str] = set()
+    for key, value in values.items():
+        negated = f"not{key[0].upper()}{key[1:]}"
+        known |= {key, negated}
+        if key in fields:
+            checks.append(_any(fields[key], value))
+        if negated in fields:
+            checks.append(not _any(fields[negated], value))
+    if set(fields) - known:
         return None
     return all(checks)
+
+
+def _source_matches(source: Mapping[str, Any], request: Request) -> bool | None:
+    return _fields_match(
+        source,
+        {
+            "principals": request.principal,
+            "namespaces": request.namespace,
+            "requestPrincipals": request.request_principal,
+        },
+    )
 
 
 def _operation_matches(operation: Mapping[str, Any], request: Request) -> bool | None:
-    checks: list[bool] = []
-    for key, value, positive in (
-        ("ports", str(request.port), True),
-        ("notPorts", str(request.port), False),
-        ("paths", request.path, True),
-        ("notPaths", request.path, False),
-        ("methods", request.method, True),
-        ("notMethods", request.method, False),
-        ("hosts", request.host, True),
-        ("notHosts", request.host, False),
-    ):
-        if key in operation:
-            hit = _any(operation[key], value)
-            checks.append(hit if positive else not hit)
-    if set(operation) - {
-        "ports",
-        "notPorts",
-        "paths",
-        "notPaths",
-        "methods",
-        "notMethods",
-        "hosts",
-        "notHosts",
-    }:
-        return None
-    return all(checks)
+    return _fields_match(
+        operation,
+        {"ports": str(request.port), "paths": request.path, "methods": request.method, "hosts": request.host},
+    )
 
 
 def _rule_matches(rule: Mapping[str, Any], request: Request, *, deny: bool) -> bool:

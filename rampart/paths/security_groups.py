@@ -148,20 +148,28 @@ class SecurityGroups:
     ) -> Rule | None:
         """The inbound rule of one of ``groups`` that admits traffic on ``port`` from interfaces
         carrying ``sources`` (or from ``address``)."""
-        for group_id in groups:
-            for rule in self._rules(self.ingress, group_id, "in"):
-                if rule.covers(port) and rule.matches(sources, address):
-                    return rule
-        return None
+        return self._first_rule(self.ingress, "in", groups, sources, port, address=address)
 
     def sending_rule(
         self, groups: Iterable[str], destinations: frozenset[str], port: int, address: Address | None
     ) -> Rule | None:
         """The outbound rule of one of ``groups`` that lets traffic out on ``port`` to interfaces
         carrying ``destinations`` (or to ``address``)."""
+        return self._first_rule(self.egress, "out", groups, destinations, port, address=address)
+
+    def _first_rule(
+        self,
+        table: Mapping[str, list[Rule]],
+        direction: str,
+        groups: Iterable[str],
+        peers: frozenset[str],
+        port: int,
+        *,
+        address: Address | None,
+    ) -> Rule | None:
         for group_id in groups:
-            for rule in self._rules(self.egress, group_id, "out"):
-                if rule.covers(port) and rule.matches(destinations, address):
+            for rule in self._rules(table, group_id, direction):
+                if rule.covers(port) and rule.matches(peers, address):
                     return rule
         return None
 

@@ -250,25 +250,16 @@ def test_finalizer_edges_count_on_the_destroy_graph() -> None:
 def test_an_internal_kong_proxy_needs_internal_subnets() -> None:
     internal = {**fx.LB_ANNOTATIONS, "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
     gateway = fx.kong(fx.LB_CONTROLLER, annotations=internal)
-    assert (
-        keys(
-            "discovery-selectors-match",
-            [*fx.PROVIDERS, fx.LB_CONTROLLER, fx.subnet("p", **fx.INTERNAL), gateway],
-        )
-        == []
-    )
-    assert keys(
-        "discovery-selectors-match", [*fx.PROVIDERS, fx.LB_CONTROLLER, fx.subnet("p", **fx.PUBLIC), gateway]
-    ) == ["gateway-release: kubernetes.io/role/internal-elb"]
+
+    def discovery_keys(subnet_tags: dict[str, str], kong: Resource) -> list[str]:
+        subnet = fx.subnet("p", **subnet_tags)
+        return keys("discovery-selectors-match", [*fx.PROVIDERS, fx.LB_CONTROLLER, subnet, kong])
+
+    assert discovery_keys(fx.INTERNAL, gateway) == []
+    assert discovery_keys(fx.PUBLIC, gateway) == ["gateway-release: kubernetes.io/role/internal-elb"]
     named = {**internal, "service.beta.kubernetes.io/aws-load-balancer-subnets": "subnet-a"}
     explicit = fx.kong(fx.LB_CONTROLLER, annotations=named)
-    assert (
-        keys(
-            "discovery-selectors-match",
-            [*fx.PROVIDERS, fx.LB_CONTROLLER, fx.subnet("p", **fx.PUBLIC), explicit],
-        )
-        == []
-    )
+    assert discovery_keys(fx.PUBLIC, explicit) == []
 
 
 def test_a_tag_resource_on_the_cluster_security_group_satisfies_karpenter() -> None:

@@ -424,17 +424,13 @@ class EksCluster(pulumi.ComponentResource):
         pod_identity = self._addon(
             name, "eks-pod-identity-agent", args=args, cluster=cluster, depends_on=[cluster]
         )
-        cni_role = iam.PodIdentityRole(
+        cni_role = _addon_role(
             f"{name}-vpc-cni",
-            cluster_name=cluster.name,
-            cluster_arn=cluster.arn,
-            namespace="kube-system",
+            args=args,
+            cluster=cluster,
             service_account="aws-node",
-            permissions_boundary=args.settings.permissions_boundary_arn,
-            # The add-on's own pod_identity_associations creates the association.
-            associate=False,
+            policy="AmazonEKS_CNI_Policy",
             opts=pulumi.ResourceOptions(parent=self),
-            managed_policy_arns=[managed_policy(args.partition, "AmazonEKS_CNI_Policy")],
         )
         vpc_cni = self._addon(
             name,
@@ -469,17 +465,13 @@ class EksCluster(pulumi.ComponentResource):
             )
 
         pod_identity, vpc_cni = before_compute["eks-pod-identity-agent"], before_compute["vpc-cni"]
-        ebs_role = iam.PodIdentityRole(
+        ebs_role = _addon_role(
             f"{name}-ebs-csi",
-            cluster_name=cluster.name,
-            cluster_arn=cluster.arn,
-            namespace="kube-system",
+            args=args,
+            cluster=cluster,
             service_account="ebs-csi-controller-sa",
-            permissions_boundary=args.settings.permissions_boundary_arn,
-            # The add-on's own pod_identity_associations creates the association.
-            associate=False,
+            policy="service-role/AmazonEBSCSIDriverPolicy",
             opts=opts,
-            managed_policy_arns=[managed_policy(args.partition, "service-role/AmazonEBSCSIDriverPolicy")],
             policy_json=ebs_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
         )
         after_nodes: list[pulumi.Resource] = [node_group, vpc_cni]
@@ -526,4 +518,31 @@ def _kubeconfig(endpoint: str, certificate_authority: str, cluster_name: str, re
                 }
             ],
         }
+    )
+
+
+def _addon_role(
+    name: str,
+    *,
+    args: EksClusterArgs,
+    cluster: aws.eks.Cluster,
+    service_account: str,
+    policy: str,
+    opts: pulumi.ResourceOptions,
+    policy_json: pulumi.Input[str] | None = None,
+) -> iam.PodIdentityRole:
+    """An EKS add-on's Pod Identity role in kube-system, with the AWS managed ``policy``.
+
+    The add-on's own pod_identity_associations creates the association (``associate=False``)."""
+    return iam.PodIdentityRole(
+        name,
+        cluster_name=cluster.name,
+        cluster_arn=cluster.arn,
+        namespace="kube-system",
+        service_account=service_account,
+        permissions_boundary=args.settings.permissions_boundary_arn,
+        associate=False,
+        opts=opts,
+        managed_policy_arns=[managed_policy(args.partition, policy)],
+        policy_json=policy_json,
     )
