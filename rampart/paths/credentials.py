@@ -25,13 +25,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rampart.paths.model import Check, allows, pending, refuses
-from rampart.paths.world import World
+from rampart.paths.workloads import CONFIG_MAP, DEPLOYMENT
+from rampart.paths.world import VAULT_DYNAMIC_SECRET, World
 
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"  # nosec B105 # noqa: S105 - a type name, not a credential
 VAULT_AUTH = "kubernetes:secrets.hashicorp.com/v1beta1:VaultAuth"
-VAULT_DYNAMIC_SECRET = "kubernetes:secrets.hashicorp.com/v1beta1:VaultDynamicSecret"  # nosec B105 # noqa: S105
 VAULT_ROLE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 VAULT_POLICY = "vault:index/policy:Policy"
 RABBITMQ_ROLE = "vault:rabbitMq/secretBackendRole:SecretBackendRole"

@@ -36,12 +36,11 @@ import yaml
 
 from rampart.paths.model import Check, allows, not_applicable, refuses
 from rampart.paths.selectors import matches
-from rampart.paths.workloads import Workload
+from rampart.paths.workloads import CONFIG_MAP, Workload
 from rampart.paths.world import World
 
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 # Container env the Alloy chart always sets (alloy 1.11.1 templates/containers/_agent.yaml: HOSTNAME
 # and K8S_NODE_NAME both from the downward API's spec.nodeName, and ALLOY_DEPLOY_MODE).
 ALLOY_CHART_ENV = frozenset({"HOSTNAME", "K8S_NODE_NAME", "ALLOY_DEPLOY_MODE"})

@@ -19,6 +19,7 @@ from rampart.paths.network import NAMESPACE, NAMESPACE_PATCH
 from rampart.paths.selectors import matches
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICE = "kubernetes:core/v1:Service"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
