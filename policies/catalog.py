@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from policies.model import Pack, Rule
-from policies.rules import aws, data, kubernetes, lifecycle, mesh, platform, releases, workload_reliability
+from policies.rules import (
+    aws,
+    data,
+    gateway,
+    kubernetes,
+    lifecycle,
+    mesh,
+    ownership,
+    platform,
+    releases,
+    supply_chain,
+    vault,
+    workload_reliability,
+    zonal,
+)
 
 RULES: tuple[Rule, ...] = (
     *kubernetes.RULES,
@@ -14,6 +28,11 @@ RULES: tuple[Rule, ...] = (
     *releases.RULES,
     *workload_reliability.RULES,
     *lifecycle.RULES,
+    *ownership.RULES,
+    *gateway.RULES,
+    *supply_chain.RULES,
+    *zonal.RULES,
+    *vault.RULES,
 )
 
 PACKS: tuple[Pack, ...] = ("security", "reliability")

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.core.chart_archive import chart_name as archive_chart_name
+
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
@@ -30,8 +32,9 @@ def path(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 
 
 def chart_name(props: Mapping[str, Any]) -> str:
-    """`oci://public.ecr.aws/karpenter/karpenter` -> `karpenter`."""
-    return str(props.get("chart") or "").rstrip("/").rsplit("/", 1)[-1]
+    """`oci://public.ecr.aws/karpenter/karpenter` -> `karpenter`; a mirror's `<dir>/istiod-1.30.3.tgz`
+    -> `istiod` (components.core.chart_archive)."""
+    return archive_chart_name(str(props.get("chart") or ""), str(props.get("version") or ""))
 
 
 def plural(kind: str) -> str:
@@ -73,8 +76,13 @@ class Controller:
     charts: tuple[str, ...] = ()
     manifests: tuple[str, ...] = ()
 
+    @property
+    def installer(self) -> Installer:
+        """Its Helm chart or manifest, as an installer (the RabbitMQ operators also install their CRDs)."""
+        return Installer(self.charts, self.manifests)
+
     def installs(self, type_: str, props: Mapping[str, Any], name: str = "") -> bool:
-        return Installer(self.charts, self.manifests).matches(type_, props, name)
+        return self.installer.matches(type_, props, name)
 
 
 LB_CONTROLLER = Controller("aws-load-balancer-controller", charts=("aws-load-balancer-controller",))
@@ -403,20 +411,14 @@ CRD_SOURCES: tuple[CrdSource, ...] = (
     CrdSource(
         "RabbitMQ cluster operator",
         ("rabbitmq.com",),
-        Installer(
-            charts=("rabbitmq-cluster-operator",),
-            manifests=CONTROLLERS["rabbitmq-cluster-operator"].manifests,
-        ),
+        CONTROLLERS["rabbitmq-cluster-operator"].installer,
         "rabbitmq/cluster-operator release cluster-operator.yml (CRD rabbitmqclusters.rabbitmq.com)",
         kinds=("RabbitmqCluster",),
     ),
     CrdSource(
         "RabbitMQ messaging topology operator",
         ("rabbitmq.com",),
-        Installer(
-            charts=("rabbitmq-messaging-topology-operator",),
-            manifests=CONTROLLERS["rabbitmq-messaging-topology-operator"].manifests,
-        ),
+        CONTROLLERS["rabbitmq-messaging-topology-operator"].installer,
         "rabbitmq/messaging-topology-operator release bundle (queues, exchanges, bindings, vhosts, ... CRDs)",
     ),
     _chart_crds(

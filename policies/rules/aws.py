@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from policies.model import (
-    Group,
     Resource,
+    ResourceCheck,
     Rule,
-    Severity,
     Violation,
     boolean,
     number,
     of_types,
     positive_integer,
 )
+from policies.table import on, table_rules, whole_plan
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
@@ -42,6 +42,7 @@ SECURITY_GROUP_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIng
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+NODE_CLASSES = tuple(f"kubernetes:karpenter.k8s.aws/{version}:EC2NodeClass" for version in ("v1", "v1beta1"))
 EBS_VOLUME = "aws:ebs/volume:Volume"
 KMS_KEY = "aws:kms/key:Key"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -366,24 +367,47 @@ def _ebs_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
     return _encrypted_with_cmk(resource, "encrypted", "the volume")
 
 
-def _launch_template_hardened(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
-    metadata = _block(resource.get("metadataOptions"))
+def _instance_hardening(name: str, metadata_options: Any, mappings: Any, key_field: str) -> Iterator[str]:
+    """IMDSv2 with a hop limit of 1 (pods cannot reach the node's credentials), and every EBS device
+    encrypted with a customer-managed key: a launch template's and a Karpenter EC2NodeClass's alike."""
+    metadata = _block(metadata_options)
     if metadata.get("httpEndpoint") != "disabled":
         tokens = metadata.get("httpTokens")
         if tokens != "required":
-            yield f"{resource.name}: metadataOptions.httpTokens is {_show(tokens)}, not 'required' (IMDSv2)"
+            yield f"{name}: metadataOptions.httpTokens is {_show(tokens)}, not 'required' (IMDSv2)"
         hops = metadata.get("httpPutResponseHopLimit")
         if hops is None or number(hops) != 1:
-            yield f"{resource.name}: metadataOptions.httpPutResponseHopLimit is {_show(hops)}, not 1"
-    for index, mapping in enumerate(_blocks(resource.get("blockDeviceMappings"))):
+            yield f"{name}: metadataOptions.httpPutResponseHopLimit is {_show(hops)}, not 1"
+    for index, mapping in enumerate(_blocks(mappings)):
         ebs = _block(mapping.get("ebs"))
         if not ebs:
             continue
         device = mapping.get("deviceName") or f"#{index}"
         if not _true(ebs.get("encrypted")):
-            yield f"{resource.name}: block device {device} is not encrypted"
-        if not _set(ebs.get("kmsKeyId")):
-            yield f"{resource.name}: block device {device} has no kmsKeyId (customer-managed key)"
+            yield f"{name}: block device {device} is not encrypted"
+        if not _set(ebs.get(key_field)):
+            yield f"{name}: block device {device} has no {key_field} (customer-managed key)"
+
+
+def _launch_template_hardened(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    yield from _instance_hardening(
+        resource.name, resource.get("metadataOptions"), resource.get("blockDeviceMappings"), "kmsKeyId"
+    )
+
+
+def _node_class_hardened(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    """Karpenter launches its nodes from the EC2NodeClass, not from a launch template: the same
+    hardening, spelled out rather than left to Karpenter's defaults
+    (https://karpenter.sh/docs/concepts/nodeclasses/#specmetadataoptions), with a root volume."""
+    name = f"EC2NodeClass {resource.object_name}"
+    metadata, mappings = resource.get("spec.metadataOptions"), resource.get("spec.blockDeviceMappings")
+    if not metadata:
+        yield f"{name}: no metadataOptions (IMDSv2 and a hop limit of 1 are left to defaults)"
+    if not any(_true(mapping.get("rootVolume")) for mapping in _blocks(mappings)):
+        yield f"{name}: no blockDeviceMappings entry with rootVolume: true (root encryption left to the AMI)"
+    if _true(resource.get("spec.associatePublicIPAddress")):
+        yield f"{name}: associatePublicIPAddress is true (nodes get public addresses)"
+    yield from _instance_hardening(name, metadata or {}, mappings, "kmsKeyID")
 
 
 def _log_group_encrypted(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
@@ -592,350 +616,73 @@ def _database_owned_by_one_service(resources: list[Resource], _: Mapping[str, An
 # -- rules -------------------------------------------------------------------------------------
 
 
-def _flag_rule(
-    name: str,
-    description: str,
-    severity: Severity,
-    flag: str,
-    *,
-    group: Group,
-    controls: tuple[str, ...],
-    types: tuple[str, ...],
-) -> Rule:
-    """A resource rule that wants one flag true, remediated by setting it."""
+def _flag(flag: str) -> ResourceCheck:
+    """A check that wants one flag true (its remediation: "Set <flag>: true.")."""
 
     def check(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
         if not _true(resource.get(flag)):
             yield f"{resource.name}: {flag} is not true"
 
-    return Rule.of(
-        name,
-        description,
-        severity,
-        f"Set {flag}: true.",
-        group=group,
-        controls=controls,
-        types=types,
-        check=check,
-    )
+    return check
 
 
-RULES: tuple[Rule, ...] = (
-    # -- encryption
-    Rule.of(
-        "kms-key-rotation",
-        "Symmetric customer-managed KMS keys rotate their key material automatically.",
-        "medium",
-        "Set enableKeyRotation: true on the aws.kms.Key.",
-        group="encryption",
-        controls=("CKV_AWS_7",),
-        types=(KMS_KEY,),
-        check=_kms_key_rotation,
-    ),
-    Rule.of(
-        "eks-secrets-encryption",
-        "EKS clusters envelope-encrypt Kubernetes secrets with a customer-managed KMS key.",
-        "high",
-        "Set encryptionConfig: {resources: ['secrets'], provider: {keyArn: <KMS key ARN>}}.",
-        group="encryption",
-        controls=("CKV_AWS_58", "CIS-EKS-5.3.1"),
-        types=(EKS_CLUSTER,),
-        check=_eks_secrets_encryption,
-    ),
-    Rule.of(
-        "rds-storage-encrypted",
-        "RDS instances and clusters encrypt storage with a customer-managed KMS key.",
-        "high",
-        "Set storageEncrypted: true and kmsKeyId to a KMS key (this replaces the database).",
-        group="encryption",
-        controls=("CKV_AWS_16", "CKV_AWS_96", "CKV_AWS_327", "AWS-FSBP-RDS.3", "AWS-FSBP-RDS.27"),
-        types=DATABASES,
-        check=_rds_storage_encrypted,
-    ),
-    Rule.of(
-        "rds-performance-insights-cmk",
-        "RDS Performance Insights data is encrypted with a customer-managed KMS key.",
-        "medium",
-        "Set performanceInsightsKmsKeyId whenever performanceInsightsEnabled is true.",
-        group="encryption",
-        controls=("CKV_AWS_354",),
-        types=DATABASES,
-        check=_rds_performance_insights_cmk,
-    ),
-    Rule.of(
-        "rds-force-ssl",
-        "Every RDS instance and cluster uses a stack parameter group setting rds.force_ssl = 1.",
-        "high",
-        "Give the database its own (cluster) parameter group with parameter rds.force_ssl = 1.",
-        group="encryption",
-        controls=("CKV2_AWS_69",),
-        stack_check=_rds_force_ssl,
-    ),
-    _flag_rule(
-        "rds-iam-auth",
-        "RDS instances and clusters accept IAM database authentication.",
-        "medium",
-        "iamDatabaseAuthenticationEnabled",
-        group="encryption",
-        controls=("CKV_AWS_161", "CKV_AWS_162", "AWS-FSBP-RDS.10", "AWS-FSBP-RDS.12"),
-        types=DATABASES,
-    ),
-    Rule.of(
-        "mq-broker-encrypted",
-        "Amazon MQ brokers encrypt data at rest: ActiveMQ brokers with a customer-managed KMS "
-        "key; RabbitMQ brokers, which AWS encrypts with an AWS-owned key only, stay private.",
-        "high",
-        "ActiveMQ: set encryptionOptions: {useAwsOwnedKey: false, kmsKeyId: <KMS key ARN>}. "
-        "RabbitMQ: Amazon MQ accepts no customer-managed key for RabbitMQ brokers (their storage is always "
-        "encrypted with an AWS-owned key), so leave encryptionOptions unset (or useAwsOwnedKey: true) "
-        "and keep publiclyAccessible false. Where a customer-managed key is mandatory, run RabbitMQ in "
-        "the cluster on volumes encrypted with your own key instead. checkov's CKV_AWS_209 flags every "
-        "RabbitMQ broker: skip it there for this reason.",
-        group="encryption",
-        controls=("CKV_AWS_209",),
-        types=(MQ_BROKER,),
-        check=_mq_broker_encrypted,
-    ),
-    Rule.of(
-        "mq-broker-logs",
-        "Amazon MQ brokers send general logs to CloudWatch.",
-        "medium",
-        "Set logs: {general: true}.",
-        group="encryption",
-        controls=("CKV_AWS_48",),
-        types=(MQ_BROKER,),
-        check=_mq_broker_logs,
-    ),
-    Rule.of(
-        "s3-bucket-hardened",
-        "Every S3 bucket has KMS default encryption, a full public access block, versioning "
-        "and a policy that denies insecure transport.",
-        "high",
-        "Add BucketServerSideEncryptionConfiguration (aws:kms + kmsMasterKeyId), "
-        "BucketPublicAccessBlock (all four flags true), BucketVersioning (Enabled) and a BucketPolicy "
-        "denying s3:* when aws:SecureTransport is false.",
-        group="encryption",
-        controls=("CKV_AWS_145", "CKV2_AWS_6", "CKV_AWS_21", "AWS-FSBP-S3.5", "AWS-FSBP-S3.8"),
-        stack_check=_s3_bucket_hardened,
-    ),
-    Rule.of(
-        "ebs-encrypted",
-        "EBS volumes are encrypted with a customer-managed KMS key.",
-        "high",
-        "Set encrypted: true and kmsKeyId on the aws.ebs.Volume.",
-        group="encryption",
-        controls=("CKV_AWS_3", "CKV_AWS_189"),
-        types=(EBS_VOLUME,),
-        check=_ebs_encrypted,
-    ),
-    Rule.of(
-        "launch-template-hardened",
-        "Launch templates require IMDSv2 with a hop limit of 1 and encrypt EBS devices with a "
-        "customer-managed key.",
-        "high",
-        "Set metadataOptions {httpTokens: 'required', httpPutResponseHopLimit: 1} and "
-        "encrypted: 'true' with kmsKeyId on every blockDeviceMappings[].ebs.",
-        group="encryption",
-        controls=("CKV_AWS_79", "CKV_AWS_341", "AWS-FSBP-EC2.170", "AWS-FSBP-EC2.181"),
-        types=(LAUNCH_TEMPLATE,),
-        check=_launch_template_hardened,
-    ),
-    Rule.of(
-        "log-group-encrypted",
-        "CloudWatch log groups are encrypted with a customer-managed KMS key.",
-        "medium",
-        "Set kmsKeyId on the aws.cloudwatch.LogGroup (the key policy must allow logs.<region>).",
-        group="encryption",
-        controls=("CKV_AWS_158",),
-        types=(LOG_GROUP,),
-        check=_log_group_encrypted,
-    ),
-    Rule.of(
-        "log-group-retention",
-        "CloudWatch log groups keep events at least minLogRetentionDays (0, forever, passes).",
-        "medium",
-        "Set retentionInDays to a CloudWatch-supported value >= minLogRetentionDays.",
-        group="encryption",
-        controls=("CKV_AWS_66",),
-        types=(LOG_GROUP,),
-        check=_log_group_retention,
-        config_schema={"minLogRetentionDays": positive_integer(90)},
-    ),
-    Rule.of(
-        "lb-listener-tls",
-        "Load balancer listeners terminate TLS 1.2+, redirect HTTP to HTTPS, or pass TLS through on TCP 443.",
-        "high",
-        f"Use protocol HTTPS/TLS with sslPolicy one of {', '.join(TLS12_POLICIES)}; make HTTP "
-        "listeners redirect to HTTPS.",
-        group="encryption",
-        controls=("CKV_AWS_103", "CKV_AWS_2", "AWS-FSBP-ELB.1"),
-        types=(LB_LISTENER,),
-        check=_lb_listener_tls,
-        config_schema={
-            # The gateway's NLB passes TLS through to Kong on 443.
-            "allowTcpPassthrough": boolean(True),
-        },
-    ),
-    # -- network
-    Rule.of(
-        "sg-no-public-ingress",
-        "No security group rule admits 0.0.0.0/0 or ::/0, except 443 on the public gateway.",
-        "critical",
-        f"Reference a security group or a private CIDR instead; only the gateway (tagged "
-        f"{PUBLIC_GATEWAY_TAG}: 'true') may open port 443 to the internet.",
-        group="network",
-        controls=("CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV_AWS_277"),
-        types=(SECURITY_GROUP, SECURITY_GROUP_INGRESS_RULE, SECURITY_GROUP_RULE),
-        check=_sg_no_public_ingress,
-    ),
-    Rule.of(
-        "vpc-default-sg-closed",
-        "The VPC default security group has no ingress and no egress rules.",
-        "high",
-        "Manage the default security group with an aws.ec2.DefaultSecurityGroup and no rules.",
-        group="network",
-        controls=("CKV2_AWS_12", "AWS-FSBP-EC2.2"),
-        types=(DEFAULT_SECURITY_GROUP,),
-        check=_vpc_default_sg_closed,
-    ),
-    Rule.of(
-        "vpc-flow-logs",
-        "Every VPC has a flow log.",
-        "medium",
-        "Add an aws.ec2.FlowLog with vpcId set to the VPC's id.",
-        group="network",
-        controls=("CKV2_AWS_11", "AWS-FSBP-EC2.6"),
-        stack_check=_vpc_flow_logs,
-    ),
-    Rule.of(
-        "rds-not-public",
-        "RDS instances are not publicly accessible.",
-        "critical",
-        "Set publiclyAccessible: false; reach the database from inside the VPC.",
-        group="network",
-        controls=("CKV_AWS_17", "AWS-FSBP-RDS.2"),
-        types=(RDS_INSTANCE,),
-        check=_not_public,
-    ),
-    Rule.of(
-        "mq-broker-not-public",
-        "Amazon MQ brokers are not publicly accessible.",
-        "critical",
-        "Set publiclyAccessible: false and place the broker in private subnets.",
-        group="network",
-        controls=("CKV_AWS_69",),
-        types=(MQ_BROKER,),
-        check=_not_public,
-    ),
-    Rule.of(
-        "db-private-subnets",
-        "RDS subnet groups and MQ brokers use only this stack's private or isolated subnets.",
-        "high",
-        f"List only subnets tagged {TIER_TAG}: private or isolated in subnetIds.",
-        group="network",
-        controls=("rampart-baseline",),
-        stack_check=_db_private_subnets,
-    ),
-    Rule.of(
-        "eks-endpoint-private",
-        "EKS clusters enable the private endpoint and limit any public endpoint to listed CIDRs.",
-        "high",
-        "Set vpcConfig.endpointPrivateAccess: true and, if the public endpoint stays on, "
-        "publicAccessCidrs to the operators' ranges (never 0.0.0.0/0 or ::/0).",
-        group="network",
-        controls=("CKV_AWS_38", "CIS-EKS-5.4.1"),
-        types=(EKS_CLUSTER,),
-        check=_eks_endpoint_private,
-    ),
-    Rule.of(
-        "eks-no-public-endpoint",
-        "EKS clusters disable the public API endpoint.",
-        "medium",
-        "Set vpcConfig.endpointPublicAccess: false and reach the API over the VPC (VPN/bastion).",
-        group="network",
-        controls=("CKV_AWS_39", "CIS-EKS-5.4.2", "AWS-FSBP-EKS.1"),
-        types=(EKS_CLUSTER,),
-        check=_eks_no_public_endpoint,
-    ),
-    Rule.of(
-        "eks-control-plane-logging",
-        "EKS clusters send every control plane log type to CloudWatch.",
-        "medium",
-        f"Set enabledClusterLogTypes: [{', '.join(EKS_LOG_TYPES)}].",
-        group="network",
-        controls=("CKV_AWS_37", "CIS-EKS-2.1.1", "AWS-FSBP-EKS.8"),
-        types=(EKS_CLUSTER,),
-        check=_eks_control_plane_logging,
-    ),
-    Rule.of(
-        "iam-no-wildcard-action",
-        "No IAM policy statement allows Action '*'.",
-        "critical",
-        "List the actions the principal needs (service:Action), never '*'.",
-        group="network",
-        controls=("CKV_AWS_62", "CKV_AWS_63", "AWS-FSBP-IAM.1"),
-        types=(IAM_POLICY, IAM_ROLE_POLICY),
-        check=_iam_no_wildcard_action,
-    ),
-    # -- reliability
-    _flag_rule(
-        "rds-deletion-protection",
-        "RDS instances and clusters have deletion protection on.",
-        "high",
-        "deletionProtection",
-        group="reliability",
-        controls=("CKV_AWS_293", "CKV_AWS_139", "AWS-FSBP-RDS.7", "AWS-FSBP-RDS.8"),
-        types=DATABASES,
-    ),
-    Rule.of(
-        "rds-final-snapshot",
-        "Deleting an RDS instance or cluster takes a named final snapshot.",
-        "medium",
-        "Set skipFinalSnapshot: false and a finalSnapshotIdentifier.",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=DATABASES,
-        check=_rds_final_snapshot,
-    ),
-    Rule.of(
-        "rds-backup-retention",
-        "RDS instances and clusters keep automated backups for at least minBackupRetentionDays.",
-        "high",
-        "Set backupRetentionPeriod >= minBackupRetentionDays (at most 35).",
-        group="reliability",
-        controls=("CKV_AWS_133", "AWS-FSBP-RDS.11"),
-        types=DATABASES,
-        check=_rds_backup_retention,
-        config_schema={"minBackupRetentionDays": positive_integer(14)},
-    ),
-    _flag_rule(
-        "rds-multi-az",
-        "RDS instances run Multi-AZ.",
-        "medium",
-        "multiAz",
-        group="reliability",
-        controls=("CKV_AWS_157", "AWS-FSBP-RDS.5"),
-        types=(RDS_INSTANCE,),
-    ),
-    Rule.of(
-        "stateful-protected",
-        "Stateful resources (RDS, MQ, S3, KMS, EKS) carry Pulumi's protect option.",
-        "high",
-        "Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion.",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=STATEFUL,
-        check=_stateful_protected,
-    ),
-    # -- ownership
-    Rule.of(
-        "database-owned-by-one-service",
-        f"Every RDS instance and cluster is tagged {SERVICE_TAG}; a service owns one database.",
-        "medium",
-        f"Tag each database {SERVICE_TAG}: <service>; give each service a single database "
-        "(read replicas excepted).",
-        group="ownership",
-        controls=("rampart-baseline",),
-        stack_check=_database_owned_by_one_service,
-    ),
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        # -- encryption
+        "kms-key-rotation": on((KMS_KEY,), _kms_key_rotation),
+        "eks-secrets-encryption": on((EKS_CLUSTER,), _eks_secrets_encryption),
+        "rds-storage-encrypted": on(DATABASES, _rds_storage_encrypted),
+        "rds-performance-insights-cmk": on(DATABASES, _rds_performance_insights_cmk),
+        "rds-force-ssl": whole_plan(_rds_force_ssl),
+        "rds-iam-auth": on(DATABASES, _flag("iamDatabaseAuthenticationEnabled")),
+        "mq-broker-encrypted": on((MQ_BROKER,), _mq_broker_encrypted),
+        "mq-broker-logs": on((MQ_BROKER,), _mq_broker_logs),
+        "s3-bucket-hardened": whole_plan(_s3_bucket_hardened),
+        "ebs-encrypted": on((EBS_VOLUME,), _ebs_encrypted),
+        "launch-template-hardened": on((LAUNCH_TEMPLATE,), _launch_template_hardened),
+        "karpenter-node-class-hardened": on(NODE_CLASSES, _node_class_hardened),
+        "log-group-encrypted": on((LOG_GROUP,), _log_group_encrypted),
+        "log-group-retention": on(
+            (LOG_GROUP,), _log_group_retention, {"minLogRetentionDays": positive_integer(90)}
+        ),
+        "lb-listener-tls": on(
+            (LB_LISTENER,),
+            _lb_listener_tls,
+            {
+                # The gateway's NLB passes TLS through to Kong on 443.
+                "allowTcpPassthrough": boolean(True),
+            },
+        ),
+        # -- network
+        "sg-no-public-ingress": on(
+            (SECURITY_GROUP, SECURITY_GROUP_INGRESS_RULE, SECURITY_GROUP_RULE), _sg_no_public_ingress
+        ),
+        "vpc-default-sg-closed": on((DEFAULT_SECURITY_GROUP,), _vpc_default_sg_closed),
+        "vpc-flow-logs": whole_plan(_vpc_flow_logs),
+        "rds-not-public": on((RDS_INSTANCE,), _not_public),
+        "mq-broker-not-public": on((MQ_BROKER,), _not_public),
+        "db-private-subnets": whole_plan(_db_private_subnets),
+        "eks-endpoint-private": on((EKS_CLUSTER,), _eks_endpoint_private),
+        "eks-no-public-endpoint": on((EKS_CLUSTER,), _eks_no_public_endpoint),
+        "eks-control-plane-logging": on((EKS_CLUSTER,), _eks_control_plane_logging),
+        "iam-no-wildcard-action": on((IAM_POLICY, IAM_ROLE_POLICY), _iam_no_wildcard_action),
+        # -- reliability
+        "rds-deletion-protection": on(DATABASES, _flag("deletionProtection")),
+        "rds-final-snapshot": on(DATABASES, _rds_final_snapshot),
+        "rds-backup-retention": on(
+            DATABASES, _rds_backup_retention, {"minBackupRetentionDays": positive_integer(14)}
+        ),
+        "rds-multi-az": on((RDS_INSTANCE,), _flag("multiAz")),
+        "stateful-protected": on(STATEFUL, _stateful_protected),
+        # -- ownership
+        "database-owned-by-one-service": whole_plan(_database_owned_by_one_service),
+    },
+    params={
+        "tls12_policies": ", ".join(TLS12_POLICIES),
+        "public_gateway_tag": PUBLIC_GATEWAY_TAG,
+        "tier_tag": TIER_TAG,
+        "eks_log_types": ", ".join(EKS_LOG_TYPES),
+        "service_tag": SERVICE_TAG,
+    },
 )

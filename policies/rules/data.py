@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies.model import Resource, Rule, number, positive_integer
+from policies.table import on, table_rules
 
 POSTGRES_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 RABBITMQ_CLUSTER = "kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster"
@@ -69,80 +70,19 @@ def _in_cluster_protected(resource: Resource, _: Mapping[str, Any]) -> Iterator[
         yield f"{resource.name}: stateful {resource.type.rsplit(':', 1)[-1]} is not protected"
 
 
-RULES: tuple[Rule, ...] = (
-    Rule.of(
-        "postgres-cluster-hardened",
-        "CloudNativePG clusters serve TLS with the platform CA, have no superuser secret and "
-        "accept only TLS connections with scram passwords.",
-        "high",
-        "Set certificates.serverTLSSecret/serverCASecret from cert-manager, "
-        "enableSuperuserAccess: false, and only `hostssl ... scram-sha-256` pg_hba lines.",
-        group="encryption",
-        controls=("cis-postgresql-6.7", "rampart-baseline"),
-        types=(POSTGRES_CLUSTER,),
-        check=_postgres_hardened,
-    ),
-    Rule.of(
-        "postgres-cluster-instances",
-        "CloudNativePG clusters run a primary and at least one standby.",
-        "high",
-        "Set rampart:databases.instances to 2 or more.",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=(POSTGRES_CLUSTER,),
-        check=_postgres_instances,
-        config_schema={"minInstances": positive_integer(2)},
-    ),
-    Rule.of(
-        "rabbitmq-tls-only",
-        "The in-cluster RabbitMQ broker listens only on TLS.",
-        "high",
-        "Set tls.secretName to a cert-manager certificate and tls.disableNonTLSListeners: true.",
-        group="encryption",
-        controls=("rampart-baseline",),
-        types=(RABBITMQ_CLUSTER,),
-        check=_rabbitmq_tls_only,
-    ),
-    Rule.of(
-        "rabbitmq-cluster-replicas",
-        "The in-cluster RabbitMQ broker runs enough nodes for quorum queues to survive a loss.",
-        "high",
-        "Set rampart:messaging.replicas to 3 (or another odd number).",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=(RABBITMQ_CLUSTER,),
-        check=_rabbitmq_replicas,
-        config_schema={"minReplicas": positive_integer(3)},
-    ),
-    Rule.of(
-        "rabbitmq-quorum-queues",
-        "Queues are durable, replicated quorum queues that are never auto-deleted.",
-        "high",
-        "Declare queues with type: quorum, durable: true, autoDelete: false.",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=(RABBITMQ_QUEUE,),
-        check=_quorum_queue,
-    ),
-    Rule.of(
-        "mq-broker-multi-az",
-        "Amazon MQ for RabbitMQ runs as a three-node cluster across zones.",
-        "high",
-        "Set rampart:messaging.deployment: cluster (an mq.m5 or larger instance type).",
-        group="reliability",
-        controls=("aws-well-architected-rel10",),
-        types=(MQ_BROKER,),
-        check=_mq_cluster,
-    ),
-    Rule.of(
-        "in-cluster-stateful-protected",
-        "Database clusters, the broker and its vhosts and queues carry Pulumi's protect option.",
-        "high",
-        "Pass opts=ResourceOptions(protect=True); unprotect deliberately before a deletion "
-        "(see docs/nothing-lost.md).",
-        group="reliability",
-        controls=("rampart-baseline",),
-        types=IN_CLUSTER_STATEFUL,
-        check=_in_cluster_protected,
-    ),
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        "postgres-cluster-hardened": on((POSTGRES_CLUSTER,), _postgres_hardened),
+        "postgres-cluster-instances": on(
+            (POSTGRES_CLUSTER,), _postgres_instances, {"minInstances": positive_integer(2)}
+        ),
+        "rabbitmq-tls-only": on((RABBITMQ_CLUSTER,), _rabbitmq_tls_only),
+        "rabbitmq-cluster-replicas": on(
+            (RABBITMQ_CLUSTER,), _rabbitmq_replicas, {"minReplicas": positive_integer(3)}
+        ),
+        "rabbitmq-quorum-queues": on((RABBITMQ_QUEUE,), _quorum_queue),
+        "mq-broker-multi-az": on((MQ_BROKER,), _mq_cluster),
+        "in-cluster-stateful-protected": on(IN_CLUSTER_STATEFUL, _in_cluster_protected),
+    },
 )

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.namespaces import PRIVILEGED_NAMESPACES, PUBLIC_NAMESPACES
+from components.namespaces import PLATFORM_NAMESPACES, PRIVILEGED_NAMESPACES, PUBLIC_NAMESPACES
+from components.paved_road import API_ACCESS_ANNOTATION
 from policies.model import (
     Resource,
-    ResourceCheck,
     Rule,
-    Severity,
     Violation,
     number,
     of_types,
     string_list,
 )
+from policies.table import on, table_rules, whole_plan
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -30,6 +30,22 @@ SERVICE = "kubernetes:core/v1:Service"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 LIMIT_RANGE = "kubernetes:core/v1:LimitRange"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+# Kinds that live in a namespace (no-default-namespace looks at these).
+NAMESPACED = (
+    *WORKLOADS,
+    SERVICE,
+    NETWORK_POLICY,
+    RESOURCE_QUOTA,
+    LIMIT_RANGE,
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:core/v1:Secret",
+    SERVICE_ACCOUNT,
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:policy/v1:PodDisruptionBudget",
+)
+# Quota keys that keep a namespace from exposing a Service of its own on the nodes or a load balancer.
+EXPOSURE_QUOTA = ("services.loadbalancers", "services.nodeports")
 # Volume types Pod Security Standards `restricted` allows.
 RESTRICTED_VOLUMES = {
     "configMap",
@@ -44,15 +60,25 @@ RESTRICTED_VOLUMES = {
 MIN_UID = 10000
 
 
+def _pod_part(resource: Resource, part: str) -> Mapping[str, Any]:
+    """``part`` (spec, metadata) of the pod template inside any workload kind; a bare Pod's own."""
+    if resource.type == POD:
+        found = resource.get(part, {})
+    elif resource.type == CRON_JOB:
+        found = resource.get(f"spec.jobTemplate.spec.template.{part}", {})
+    else:
+        found = resource.get(f"spec.template.{part}", {})
+    return found if isinstance(found, Mapping) else {}
+
+
 def pod_spec(resource: Resource) -> Mapping[str, Any]:
     """The pod spec inside any workload kind."""
-    if resource.type == POD:
-        spec = resource.get("spec", {})
-    elif resource.type == CRON_JOB:
-        spec = resource.get("spec.jobTemplate.spec.template.spec", {})
-    else:
-        spec = resource.get("spec.template.spec", {})
-    return spec if isinstance(spec, Mapping) else {}
+    return _pod_part(resource, "spec")
+
+
+def pod_metadata(resource: Resource) -> Mapping[str, Any]:
+    """The pod template's metadata (the pod's own, for a bare Pod)."""
+    return _pod_part(resource, "metadata")
 
 
 def containers(resource: Resource) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -175,19 +201,7 @@ def _not_default_namespace(resource: Resource, _: Mapping[str, Any]) -> Iterator
 
 
 def _is_namespaced(resource: Resource) -> bool:
-    return resource.type in (
-        *WORKLOADS,
-        SERVICE,
-        NETWORK_POLICY,
-        RESOURCE_QUOTA,
-        LIMIT_RANGE,
-    ) or resource.type in (
-        "kubernetes:core/v1:ConfigMap",
-        "kubernetes:core/v1:Secret",
-        "kubernetes:core/v1:ServiceAccount",
-        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-        "kubernetes:policy/v1:PodDisruptionBudget",
-    )
+    return resource.type in NAMESPACED
 
 
 def _service_type(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
@@ -273,209 +287,141 @@ def _quota(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violatio
             )
 
 
+def _opted_in(metadata: Any) -> bool:
+    annotations = (metadata or {}).get("annotations") if isinstance(metadata, Mapping) else None
+    return str((annotations or {}).get(API_ACCESS_ANNOTATION, "")).lower() == "true"
+
+
+def _token_opt_in(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[Violation]:
+    """A pod gets its service account's token unless the pod or, when the pod says nothing, its
+    service account sets automountServiceAccountToken: false; a service account the plan does not
+    declare (the namespace's `default`) mounts it
+    (https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#opt-out-of-api-credential-automounting)."""
+    exempt = set(config["exemptNamespaces"])
+    accounts = {(a.namespace, a.object_name): a for a in of_types(resources, SERVICE_ACCOUNT)}
+    mark = f"the {API_ACCESS_ANNOTATION}: 'true' opt-in"
+    for (namespace, name), account in sorted(accounts.items(), key=lambda item: str(item[0])):
+        if namespace in exempt or account.get("automountServiceAccountToken") is False:
+            continue
+        if not _opted_in(account.get("metadata")):
+            shown = account.get("automountServiceAccountToken", "unset (true)")
+            yield Violation(
+                f"ServiceAccount {namespace}/{name}: automountServiceAccountToken is {shown} without {mark}",
+                account.urn,
+            )
+    for workload in of_types(resources, *WORKLOADS):
+        if not workload.namespace or workload.namespace in exempt:
+            continue
+        spec = pod_spec(workload)
+        mounted = spec.get("automountServiceAccountToken")
+        account_name = str(spec.get("serviceAccountName") or "default")
+        declared = accounts.get((workload.namespace, account_name))
+        if mounted is None and declared is not None:
+            mounted = declared.get("automountServiceAccountToken")
+        if mounted is not False and not _opted_in(pod_metadata(workload)):
+            yield Violation(
+                f"{workload.namespace}/{workload.object_name}: its pods mount the API token of service "
+                f"account {account_name!r} without {mark}",
+                workload.urn,
+            )
+
+
+def _empty_selector(selector: Any) -> bool:
+    """A label selector that selects everything: no matchLabels and no matchExpressions."""
+    return not isinstance(selector, Mapping) or not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    )
+
+
+def _explicit_peers(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
+    """NetworkPolicy peers (https://kubernetes.io/docs/concepts/services-networking/network-policies/):
+    a rule without `from`/`to` admits every source or destination, a rule with neither peers nor
+    ports admits all traffic, and an empty podSelector / namespaceSelector selects every pod / every
+    namespace. Platform namespaces (exemptNamespaces) may admit every peer on named ports (the API
+    server's webhook calls, every pod's calls to istiod), never all traffic."""
+    strict = resource.namespace not in config["exemptNamespaces"]
+    spec = resource.get("spec") or {}
+    for direction, key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(spec.get(direction) or []):
+            where = f"{resource.object_name}: {direction}[{index}]"
+            peers = (rule or {}).get(key) or []
+            if not peers:
+                if not (rule or {}).get("ports"):
+                    yield f"{where} has no {key} and no ports: it admits all traffic"
+                elif strict:
+                    yield f"{where} has no {key}: it admits every peer on its ports"
+                continue
+            for number_, peer in enumerate(peers):
+                if not peer:
+                    yield f"{where}.{key}[{number_}] is an empty peer"
+                    continue
+                empty = [
+                    selector
+                    for selector in ("namespaceSelector", "podSelector")
+                    if selector in peer and _empty_selector(peer[selector])
+                ]
+                if strict and empty:
+                    yield f"{where}.{key}[{number_}] has an empty {' and '.join(empty)} (selects everything)"
+
+
+def _exposure_pinned(resources: list[Resource], config: Mapping[str, Any]) -> Iterator[Violation]:
+    """Every quota of a namespace applies, so the namespace's limit is the lowest one given
+    (https://kubernetes.io/docs/concepts/policy/resource-quotas/#object-count-quota)."""
+    quotas: dict[str, list[Resource]] = {}
+    for quota in of_types(resources, RESOURCE_QUOTA):
+        quotas.setdefault(quota.namespace or "default", []).append(quota)
+    namespaces = {n.object_name: n for n in of_types(resources, NAMESPACE)}
+    for namespace in sorted(set(quotas) | set(namespaces)):
+        if namespace in config["gatewayNamespaces"]:
+            continue
+        found = quotas.get(namespace, [])
+        where = found[0].urn if found else namespaces[namespace].urn
+        for key in EXPOSURE_QUOTA:
+            limits = [
+                number(hard[key], 1)
+                for quota in found
+                if isinstance(hard := quota.get("spec.hard"), Mapping) and key in hard
+            ]
+            if not limits:
+                yield Violation(f"namespace {namespace!r}: no ResourceQuota pins {key} to 0", where)
+            elif min(limits) != 0:
+                yield Violation(f"namespace {namespace!r}: ResourceQuota allows {key} {min(limits):g}", where)
+
+
 # Where a LoadBalancer may stand: the API gateway's namespace.
 GATEWAY_NAMESPACES = {"gatewayNamespaces": string_list(PUBLIC_NAMESPACES)}
+# The platform's own namespaces: the rules on service namespaces leave them out.
+SERVICE_NAMESPACES_ONLY = {"exemptNamespaces": string_list(sorted(PLATFORM_NAMESPACES))}
 
 
-def _workload_rule(
-    name: str,
-    description: str,
-    severity: Severity,
-    remediation: str,
-    *,
-    controls: tuple[str, ...],
-    check: ResourceCheck,
-) -> Rule:
-    """A security rule on every kind of workload's pods."""
-    return Rule.of(
-        name,
-        description,
-        severity,
-        remediation,
-        group="workload",
-        controls=controls,
-        types=WORKLOADS,
-        check=check,
-    )
-
-
-def _gateway_only_rule(
-    name: str, description: str, remediation: str, type_: str, check: ResourceCheck
-) -> Rule:
-    """A rule that keeps public Services (LoadBalancer, NodePort) to the gateway namespaces."""
-    return Rule.of(
-        name,
-        description,
-        "high",
-        remediation,
-        group="network",
-        controls=("rampart-baseline",),
-        types=(type_,),
-        check=check,
-        config_schema=GATEWAY_NAMESPACES,
-    )
-
-
-RULES: tuple[Rule, ...] = (
-    _workload_rule(
-        "pod-no-host-namespaces",
-        "Pods do not share the node's network, PID or IPC namespace.",
-        "critical",
-        "Remove hostNetwork/hostPID/hostIPC from the pod spec.",
-        controls=(
-            "CKV_K8S_17",
-            "CKV_K8S_18",
-            "CKV_K8S_19",
-            "CIS-EKS-4.2.2",
-            "CIS-EKS-4.2.3",
-            "CIS-EKS-4.2.4",
-            "PSS-baseline",
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        "pod-no-host-namespaces": on(WORKLOADS, _host_namespaces),
+        "pod-no-host-ports": on(WORKLOADS, _host_ports),
+        "container-no-privilege": on(WORKLOADS, _no_privilege),
+        "container-non-root": on(WORKLOADS, _non_root),
+        "container-read-only-root-fs": on(WORKLOADS, _read_only_root),
+        "container-drop-all-capabilities": on(WORKLOADS, _drop_all),
+        "pod-seccomp-runtime-default": on(WORKLOADS, _seccomp),
+        "container-resources": on(WORKLOADS, _resources),
+        "container-probes": on(WORKLOADS, _probes),
+        "image-pinned": on(WORKLOADS, _pinned_images),
+        "pod-restricted-volumes": on(WORKLOADS, _volumes),
+        "no-default-namespace": on(NAMESPACED, _not_default_namespace),
+        "namespace-pod-security-restricted": on(
+            (NAMESPACE,), _namespace_pss, {"exemptNamespaces": string_list(PRIVILEGED_NAMESPACES)}
         ),
-        check=_host_namespaces,
-    ),
-    _workload_rule(
-        "pod-no-host-ports",
-        "Containers do not bind ports on the node.",
-        "high",
-        "Remove hostPort; expose the container through a Service.",
-        controls=("CKV_K8S_26", "PSS-baseline"),
-        check=_host_ports,
-    ),
-    _workload_rule(
-        "container-no-privilege",
-        "Containers are not privileged and cannot escalate privileges.",
-        "critical",
-        "Set securityContext.privileged: false and allowPrivilegeEscalation: false.",
-        controls=("CKV_K8S_16", "CKV_K8S_20", "CIS-EKS-4.2.1", "CIS-EKS-4.2.5", "PSS-restricted"),
-        check=_no_privilege,
-    ),
-    _workload_rule(
-        "container-non-root",
-        f"Containers run as non-root with a uid of at least {MIN_UID}.",
-        "high",
-        f"Set securityContext.runAsNonRoot: true and runAsUser >= {MIN_UID} (build the image for that uid).",
-        controls=("CKV_K8S_23", "CKV_K8S_40", "CIS-EKS-4.2.6", "PSS-restricted"),
-        check=_non_root,
-    ),
-    _workload_rule(
-        "container-read-only-root-fs",
-        "Containers have a read-only root filesystem.",
-        "medium",
-        "Set readOnlyRootFilesystem: true and mount an emptyDir where the process must write (e.g. /tmp).",
-        controls=("CKV_K8S_22",),
-        check=_read_only_root,
-    ),
-    _workload_rule(
-        "container-drop-all-capabilities",
-        "Containers drop ALL Linux capabilities (adding back at most NET_BIND_SERVICE).",
-        "high",
-        "Set securityContext.capabilities.drop: [ALL].",
-        controls=("CKV_K8S_28", "CKV_K8S_37", "PSS-restricted"),
-        check=_drop_all,
-    ),
-    _workload_rule(
-        "pod-seccomp-runtime-default",
-        "Pods run under the RuntimeDefault seccomp profile.",
-        "medium",
-        "Set securityContext.seccompProfile.type: RuntimeDefault on the pod.",
-        controls=("CKV_K8S_31", "PSS-restricted"),
-        check=_seccomp,
-    ),
-    _workload_rule(
-        "container-resources",
-        "Containers declare CPU and memory requests and limits.",
-        "medium",
-        "Declare resources.requests and resources.limits for cpu and memory.",
-        controls=("CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13"),
-        check=_resources,
-    ),
-    _workload_rule(
-        "container-probes",
-        "Long-running containers have liveness and readiness probes.",
-        "low",
-        "Declare health.liveness and health.readiness paths for the service.",
-        controls=("CKV_K8S_8", "CKV_K8S_9"),
-        check=_probes,
-    ),
-    _workload_rule(
-        "image-pinned",
-        "Images are pinned to a version tag or a digest, never 'latest'.",
-        "medium",
-        "Use an explicit version tag or an @sha256 digest.",
-        controls=("CKV_K8S_14", "CKV_K8S_43"),
-        check=_pinned_images,
-    ),
-    _workload_rule(
-        "pod-restricted-volumes",
-        "Pods use only the volume types Pod Security Standards 'restricted' allows (no hostPath).",
-        "high",
-        "Replace hostPath and other volume types with emptyDir, configMap, secret, projected or a PVC.",
-        controls=("CKV_K8S_27", "PSS-restricted"),
-        check=_volumes,
-    ),
-    Rule.of(
-        "no-default-namespace",
-        "Nothing is deployed into the default namespace.",
-        "medium",
-        "Give every object an explicit namespace of its own.",
-        group="workload",
-        controls=("CKV_K8S_21", "CIS-EKS-4.6.3"),
-        types=(
-            *WORKLOADS,
-            SERVICE,
-            NETWORK_POLICY,
-            RESOURCE_QUOTA,
-            LIMIT_RANGE,
-            "kubernetes:core/v1:ConfigMap",
-            "kubernetes:core/v1:Secret",
-            "kubernetes:core/v1:ServiceAccount",
-            "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-            "kubernetes:policy/v1:PodDisruptionBudget",
-        ),
-        check=_not_default_namespace,
-    ),
-    Rule.of(
-        "namespace-pod-security-restricted",
-        "Namespaces enforce Pod Security Standards 'restricted'.",
-        "high",
-        "Label the namespace pod-security.kubernetes.io/enforce=restricted (platform namespaces "
-        "that need more are listed in exemptNamespaces).",
-        group="workload",
-        controls=("CIS-EKS-4.2", "PSS-restricted"),
-        types=(NAMESPACE,),
-        check=_namespace_pss,
-        config_schema={"exemptNamespaces": string_list(PRIVILEGED_NAMESPACES)},
-    ),
-    _gateway_only_rule(
-        "service-no-public-exposure",
-        "No LoadBalancer or NodePort Service except the API gateway's.",
-        "Use a ClusterIP Service and publish routes through the gateway.",
-        SERVICE,
-        _service_type,
-    ),
-    _gateway_only_rule(
-        "release-no-public-service",
-        "Helm releases expose no LoadBalancer or NodePort Service except the API gateway's.",
-        "Keep chart services ClusterIP; publish through the gateway.",
-        HELM_RELEASE,
-        _release_service_type,
-    ),
-    Rule.of(
-        "namespace-default-deny",
-        "Every namespace that runs workloads has a default-deny NetworkPolicy (ingress, egress).",
-        "high",
-        "Add a NetworkPolicy with an empty podSelector, both policyTypes and no rules.",
-        group="network",
-        controls=("CIS-EKS-4.3.2", "CKV2_K8S_6"),
-        stack_check=_default_deny,
-    ),
-    Rule.of(
-        "namespace-quota",
-        "Every namespace that runs workloads has a ResourceQuota and a LimitRange.",
-        "medium",
-        "Add a ResourceQuota and a LimitRange to the namespace.",
-        group="workload",
-        controls=("CIS-EKS-4.6.1",),
-        stack_check=_quota,
-    ),
+        "service-no-public-exposure": on((SERVICE,), _service_type, GATEWAY_NAMESPACES),
+        "release-no-public-service": on((HELM_RELEASE,), _release_service_type, GATEWAY_NAMESPACES),
+        "namespace-default-deny": whole_plan(_default_deny),
+        "service-account-token-opt-in": whole_plan(_token_opt_in, SERVICE_NAMESPACES_ONLY),
+        "network-policy-explicit-peers": on((NETWORK_POLICY,), _explicit_peers, SERVICE_NAMESPACES_ONLY),
+        "quota-no-public-services": whole_plan(_exposure_pinned, GATEWAY_NAMESPACES),
+        "namespace-quota": whole_plan(_quota),
+    },
+    params={
+        "min_uid": str(MIN_UID),
+        "api_access_annotation": API_ACCESS_ANNOTATION,
+    },
 )

@@ -35,9 +35,10 @@ from policies.controllers import (
     injector_revisions,
     path,
 )
-from policies.model import Group, NotApplicable, Resource, Rule, Violation, boolean, string_list
+from policies.model import NotApplicable, Resource, Rule, Violation, boolean, string_list
 from policies.rules.aws import EKS_CLUSTER, KMS_KEY, MQ_BROKER, RDS_CLUSTER, RDS_INSTANCE, S3_BUCKET
 from policies.rules.data import POSTGRES_CLUSTER, RABBITMQ_CLUSTER, RABBITMQ_QUEUE, RABBITMQ_VHOST
+from policies.table import Check, table_rules, whole_plan
 from policies.waits import PROVIDER_PREFIX, REMOTE_COMPONENT_TYPES, Node, Waits
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -569,109 +570,37 @@ REMEDIATION_EDGE = (
 )
 
 
-def _ratcheted_rule(
-    name: str,
-    description: str,
-    remediation: str,
-    *,
-    group: Group,
-    controls: tuple[str, ...],
-    findings: Findings,
-    extra_schema: Mapping[str, Any] | None = None,
-) -> Rule:
-    """A high-severity stack rule whose findings are ratcheted by the stack's knownViolations."""
-    return Rule.of(
-        name,
-        description,
-        "high",
-        remediation,
-        group=group,
-        controls=controls,
-        stack_check=ratcheted(findings),
-        config_schema={**KNOWN_VIOLATIONS, **extra_schema} if extra_schema else KNOWN_VIOLATIONS,
-    )
+def _ratcheted(findings: Findings, extra_schema: Mapping[str, Any] | None = None) -> Check:
+    """A stack check whose findings are ratcheted by the stack's knownViolations."""
+    return whole_plan(ratcheted(findings), {**KNOWN_VIOLATIONS, **(extra_schema or {})})
 
 
-RULES: tuple[Rule, ...] = (
-    _ratcheted_rule(
-        "crd-installed-first",
-        "Every custom resource waits, transitively, for what installs its CRD (Helm release, "
-        "manifest, EKS add-on or CRD object), so the first `pulumi up` never races the CRD.",
-        REMEDIATION_EDGE,
-        group="lifecycle",
-        controls=("rampart-lifecycle", "helm-crd-best-practices"),
-        findings=_crd_findings,
-        extra_schema={
-            "externalCrdGroups": string_list(
-                description="API groups whose CRDs the cluster already has (installed outside the stack)."
-            ),
-        },
-    ),
-    _ratcheted_rule(
-        "workload-waits-for-injector",
-        "Every pod-creating workload (Deployment, StatefulSet, DaemonSet, Job, CronJob, pod-creating "
-        "Helm release) in a namespace with sidecar injection waits for the injector (istiod).",
-        REMEDIATION_EDGE,
-        group="mesh",
-        controls=("rampart-lifecycle", "istio-sidecar-injection"),
-        findings=_injector_findings,
-    ),
-    _ratcheted_rule(
-        "finalized-waits-for-controller",
-        "Every object a controller finalizes (LB controller Services, Ingresses and TargetGroupBindings, "
-        "Karpenter pools and classes, RabbitMQ and CloudNativePG objects, VSO objects) waits for that "
-        "controller, so destroy removes it first.",
-        REMEDIATION_EDGE,
-        group="lifecycle",
-        controls=("rampart-lifecycle", "k8s-finalizers"),
-        findings=_finalizer_findings,
-    ),
-    _ratcheted_rule(
-        "iam-attachments-before-consumers",
-        "Whatever uses an IAM role (EKS cluster, node groups, add-ons, pod identity associations, flow "
-        "logs, RDS monitoring, Karpenter node classes) waits for the role's policy attachments.",
-        REMEDIATION_EDGE,
-        group="lifecycle",
-        controls=("rampart-lifecycle", "pulumi-aws-eks-cluster-example"),
-        findings=_iam_findings,
-    ),
-    _ratcheted_rule(
-        "discovery-selectors-match",
-        "Every discovery selector matches a tagged resource of the plan: Karpenter EC2NodeClass subnet "
-        "and security-group terms, AWS Load Balancer Controller subnet role tags.",
-        "Tag what the selector looks for (directly, or with an aws:ec2/tag:Tag on a resource AWS creates, "
-        "such as the EKS cluster security group), or correct the selector. While the fix is pending, list "
-        "the key in this rule's knownViolations.",
-        group="lifecycle",
-        controls=("rampart-lifecycle", "karpenter-nodeclasses", "aws-lbc-subnet-discovery"),
-        findings=_discovery_findings,
-    ),
-    _ratcheted_rule(
-        "iam-role-permissions-boundary",
-        "Every IAM role carries the permissions boundary when one is configured (policy config), or "
-        "when any role of the plan carries one.",
-        "Pass the configured boundary (rampart:aws.permissions_boundary_arn) to every aws.iam.Role the "
-        "platform creates. While the fix is pending, list the key in this rule's knownViolations.",
-        group="identity",
-        controls=("AWS-IAM-permissions-boundaries", "rampart-baseline"),
-        findings=_boundary_findings,
-        extra_schema={
-            "requirePermissionsBoundary": boolean(False),
-            "permissionsBoundaryArn": {"type": "string", "default": ""},
-        },
-    ),
-    _ratcheted_rule(
-        "protection-follows-environment",
-        "protect follows one per-environment rule: where stateful resources are protected (staging, "
-        "prod) exactly they are; elsewhere (local, dev) nothing is, so the stack can be destroyed.",
-        "Derive protect from components.core.protection.is_protected(environment) (ctx.protect), never "
-        "set it per resource. While the fix is pending, list the key in this rule's knownViolations.",
-        group="lifecycle",
-        controls=("rampart-lifecycle", "pulumi-protect"),
-        findings=_protection_findings,
-        extra_schema={
-            "protectStateful": boolean(True),
-            "statefulTypes": string_list(STATEFUL_TYPES),
-        },
-    ),
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        "crd-installed-first": _ratcheted(
+            _crd_findings,
+            {
+                "externalCrdGroups": string_list(
+                    description="API groups whose CRDs the cluster already has (installed outside the stack)."
+                ),
+            },
+        ),
+        "workload-waits-for-injector": _ratcheted(_injector_findings),
+        "finalized-waits-for-controller": _ratcheted(_finalizer_findings),
+        "iam-attachments-before-consumers": _ratcheted(_iam_findings),
+        "discovery-selectors-match": _ratcheted(_discovery_findings),
+        "iam-role-permissions-boundary": _ratcheted(
+            _boundary_findings,
+            {
+                "requirePermissionsBoundary": boolean(False),
+                "permissionsBoundaryArn": {"type": "string", "default": ""},
+            },
+        ),
+        "protection-follows-environment": _ratcheted(
+            _protection_findings,
+            {"protectStateful": boolean(True), "statefulTypes": string_list(STATEFUL_TYPES)},
+        ),
+    },
+    params={"edge": REMEDIATION_EDGE},
 )

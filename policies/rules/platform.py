@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies.model import Resource, Rule, Violation, of_types, string_list
+from policies.table import on, table_rules, whole_plan
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 EKS_ADDON = "aws:eks/addon:Addon"
@@ -71,44 +72,12 @@ def _network_policy_enforced(resources: list[Resource], _: Mapping[str, Any]) ->
             )
 
 
-RULES: tuple[Rule, ...] = (
-    Rule.of(
-        "explicit-providers",
-        "Every AWS and Kubernetes resource uses an explicit provider, never an ambient default.",
-        "high",
-        "Pass the cluster's or the account's provider to the component (providers=[...]).",
-        group="ownership",
-        controls=("rampart-baseline",),
-        stack_check=_explicit_providers,
-    ),
-    Rule.of(
-        "aws-provider-default-tags",
-        "The AWS provider tags every resource with environment, owner and cost-center.",
-        "low",
-        "Set default_tags on the aws.Provider from the environment, owner and cost_center.",
-        group="ownership",
-        controls=("AWS-tagging-best-practices",),
-        types=(AWS_PROVIDER,),
-        check=_provider_default_tags,
-        config_schema=REQUIRED_TAGS,
-    ),
-    Rule.of(
-        "aws-resources-tagged",
-        "Every taggable AWS resource carries the environment, owner and cost-center tags.",
-        "low",
-        "Create AWS resources with the platform's AWS provider, which adds the tags by default.",
-        group="ownership",
-        controls=("AWS-tagging-best-practices",),
-        stack_check=_tagged,
-        config_schema=REQUIRED_TAGS,
-    ),
-    Rule.of(
-        "eks-network-policy-enforced",
-        "EKS clusters run the VPC CNI with network-policy enforcement on.",
-        "high",
-        'Install the vpc-cni add-on with configurationValues {"enableNetworkPolicy": "true"}.',
-        group="network",
-        controls=("CIS-EKS-4.3.1",),
-        stack_check=_network_policy_enforced,
-    ),
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        "explicit-providers": whole_plan(_explicit_providers),
+        "aws-provider-default-tags": on((AWS_PROVIDER,), _provider_default_tags, REQUIRED_TAGS),
+        "aws-resources-tagged": whole_plan(_tagged, REQUIRED_TAGS),
+        "eks-network-policy-enforced": whole_plan(_network_policy_enforced),
+    },
 )

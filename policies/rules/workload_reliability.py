@@ -7,6 +7,7 @@ from typing import Any
 
 from policies.model import Resource, Rule, Violation, boolean, number, of_types, positive_integer
 from policies.rules.kubernetes import DEPLOYMENT, STATEFUL_SET, pod_spec
+from policies.table import on, table_rules, whole_plan
 
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -24,6 +25,13 @@ def _replicas(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]:
         what = "replicas"
     if replicas < minimum:
         yield f"{resource.object_name}: {what} is {replicas:g} (needs at least {minimum:g})"
+
+
+def _hpa_can_scale(resource: Resource, _: Mapping[str, Any]) -> Iterator[str]:
+    # minReplicas defaults to 1 (autoscaling/v2 HorizontalPodAutoscalerSpec).
+    low, high = number(resource.get("spec.minReplicas"), 1), number(resource.get("spec.maxReplicas"))
+    if high <= low:
+        yield f"{resource.object_name}: maxReplicas {high:g} is not above minReplicas {low:g}, cannot scale"
 
 
 def _template_labels(workload: Resource) -> Mapping[str, Any]:
@@ -54,37 +62,14 @@ def _zone_spread(resource: Resource, config: Mapping[str, Any]) -> Iterator[str]
         yield f"{resource.object_name}: zone spread is only preferred (whenUnsatisfiable: ScheduleAnyway)"
 
 
-RULES: tuple[Rule, ...] = (
-    Rule.of(
-        "workload-replicas",
-        "Every long-running workload runs at least two replicas.",
-        "medium",
-        "Raise replicas.min (or sizing.min_replicas for the environment) to at least 2.",
-        group="reliability",
-        controls=("rampart-reliability",),
-        types=(DEPLOYMENT, STATEFUL_SET, HPA),
-        check=_replicas,
-        config_schema=MIN_REPLICAS,
-    ),
-    Rule.of(
-        "workload-disruption-budget",
-        "Every Deployment and StatefulSet has a PodDisruptionBudget selecting its pods.",
-        "medium",
-        "Add a PodDisruptionBudget whose selector matches the pod template's labels.",
-        group="reliability",
-        controls=("rampart-reliability",),
-        stack_check=_pdb,
-    ),
-    Rule.of(
-        "workload-zone-spread",
-        "Workload pods spread across availability zones.",
-        "medium",
-        "Add a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable: "
-        "DoNotSchedule (sizing.zone_spread: required on a multi-zone cluster).",
-        group="reliability",
-        controls=("rampart-reliability",),
-        types=(DEPLOYMENT, STATEFUL_SET),
-        check=_zone_spread,
-        config_schema={"requireHardSpread": boolean(True)},
-    ),
+RULES: tuple[Rule, ...] = table_rules(
+    __file__,
+    {
+        "workload-replicas": on((DEPLOYMENT, STATEFUL_SET, HPA), _replicas, MIN_REPLICAS),
+        "hpa-can-scale": on((HPA,), _hpa_can_scale),
+        "workload-disruption-budget": whole_plan(_pdb),
+        "workload-zone-spread": on(
+            (DEPLOYMENT, STATEFUL_SET), _zone_spread, {"requireHardSpread": boolean(True)}
+        ),
+    },
 )

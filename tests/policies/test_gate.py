@@ -226,8 +226,15 @@ def test_opening_postgres_to_the_internet_fails_the_gate() -> None:
 
 
 def test_relaxing_mesh_mtls_fails_the_gate() -> None:
+    # staging runs istiod highly available (istiod-replicas), as the stack's own release does.
+    ha = {"replicaCount": 2, "autoscaleMin": 2}
+    istiod = mesh_fixtures.resource(
+        mesh_fixtures.HELM_RELEASE,
+        {**mesh_fixtures.ISTIOD, "values": {**mesh_fixtures.ISTIOD["values"], **ha}},
+        name="istiod",
+    )
     mesh = [
-        mesh_fixtures.ISTIOD_RELEASE,
+        istiod,
         mesh_fixtures.peer_authentication("STRICT"),
         mesh_fixtures.ALLOW_NOTHING,
     ]

@@ -406,7 +406,8 @@ def without_wait(plan: Plan, name: str, prerequisite: str) -> Plan:
     ("policy", "workload", "prerequisite"),
     [
         ("workload-waits-for-injector", "orders-deployment", "mesh-istiod"),
-        ("finalized-waits-for-controller", "gateway-release", "cluster-lb-controller-release"),
+        # The gateway's NLB is bound to Kong by a TargetGroupBinding that the LB controller finalizes.
+        ("finalized-waits-for-controller", "gateway-edge-binding", "cluster-lb-controller-release"),
     ],
 )
 def test_removing_the_wait_fails_the_gate(policy: str, workload: str, prerequisite: str) -> None:

@@ -8,11 +8,14 @@ from policies.catalog import RULES
 from policies.model import Rule
 from tests.policies.fixtures import Fixture
 from tests.policies.fixtures import aws as aws_fixtures
+from tests.policies.fixtures import baseline as baseline_fixtures
 from tests.policies.fixtures import data as data_fixtures
 from tests.policies.fixtures import kubernetes as kubernetes_fixtures
 from tests.policies.fixtures import lifecycle as lifecycle_fixtures
 from tests.policies.fixtures import mesh as mesh_fixtures
+from tests.policies.fixtures import ownership as ownership_fixtures
 from tests.policies.fixtures import platform as platform_fixtures
+from tests.policies.fixtures import supply_chain as supply_chain_fixtures
 from tests.policies.fixtures import workload_reliability as reliability_fixtures
 
 FIXTURES: dict[str, Fixture] = {
@@ -23,6 +26,9 @@ FIXTURES: dict[str, Fixture] = {
     **platform_fixtures.FIXTURES,
     **reliability_fixtures.FIXTURES,
     **lifecycle_fixtures.FIXTURES,
+    **baseline_fixtures.FIXTURES,
+    **ownership_fixtures.FIXTURES,
+    **supply_chain_fixtures.FIXTURES,
 }
 
 
