@@ -16,7 +16,7 @@ LOCAL_PASSPHRASE_FILE := $(CURDIR)/.pulumi-passphrase
 POLICY_PACKS := $(patsubst policies/%/PulumiPolicy.yaml,%,$(wildcard policies/*/PulumiPolicy.yaml))
 POLICY_FLAGS = $(foreach p,$(POLICY_PACKS),--policy-pack policies/$(p) --policy-pack-config policies/config/$(STACK)/$(p).json)
 
-.PHONY: help venv plan manifests policy test lint typecheck unit bench schemas charts render preview up destroy clean local-backend env record config-schema test-stacks
+.PHONY: help venv plan manifests policy test lint typecheck unit bench schemas charts render preview up destroy clean local-backend env record config-schema test-stacks rds-ca-bundle
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -115,6 +115,14 @@ env: $(if $(filter local,$(STACK)),local-backend)  ## print the environment for 
 
 record: $(STAMP)  ## record STACK's stateful URNs (after adding a service with a database or queue)
 	$(BIN)/rampart stateful --stack $(STACK) --record
+
+rds-ca-bundle: $(STAMP)  ## download AWS's RDS CA bundle for REGION (default global) to stacks/rds-ca/; needs network
+	@region="$(or $(REGION),global)"; out="stacks/rds-ca/$$region-bundle.pem"; mkdir -p stacks/rds-ca && \
+	curl --fail --silent --show-error --proto '=https' --tlsv1.2 -o "$$out.tmp" \
+	  "https://truststore.pki.rds.amazonaws.com/$$region/$$region-bundle.pem" && \
+	$(BIN)/python -c 'import ssl, sys; ssl.create_default_context().load_verify_locations(cadata=open(sys.argv[1]).read())' "$$out.tmp" && \
+	mv "$$out.tmp" "$$out" && sha256sum "$$out" && \
+	echo "set rampart:databases.ca_bundle_file: $$out in the stack file, and commit the bundle (plans read it offline)"
 
 config-schema: $(STAMP)  ## regenerate stacks/schemas/*.json and docs/configuration.md from the config models
 	$(BIN)/rampart config-schema

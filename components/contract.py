@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core import quota
+from components.core.base import InCluster
 from components.core.protection import is_protected
 from components.targets.aws.handles import AwsContext
 from rampart.config import PlatformConfig, ServiceSpec
@@ -140,6 +141,13 @@ class LayerContext:
     @property
     def provider(self) -> k8s.Provider:
         return self.cluster.provider
+
+    def in_cluster(self, *after: pulumi.Resource) -> InCluster:
+        """An in-cluster component's placement: the cluster's provider, created once the cluster is
+        ready and after ``after``."""
+        return InCluster(
+            provider=self.provider, environment=self.environment, depends_on=[*self.cluster.ready, *after]
+        )
 
     @property
     def aws(self) -> AwsContext | None:

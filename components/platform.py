@@ -28,7 +28,7 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:index:Platform", name, {}, opts)
-        target = TARGETS[config.target](config, self, data_layer.database_clients(config))
+        target = TARGETS[config.target](config, self, data_layer.security_group_clients(config))
         ctx = LayerContext.of(config, target, parent=self)
         self.cluster = ctx.cluster
 
@@ -42,6 +42,7 @@ class Platform(pulumi.ComponentResource):
             tls,
             service_mesh,
             backend_ports=data_layer.vault_backend_ports(config, in_cluster=ctx.aws is None),
+            database_ca=data_layer.vault_database_ca(config, on_aws=ctx.aws is not None),
         )
         # What every layer adds to each service, merged once, then the paved road per service.
         needs = merge_needs(

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from components.core.protection import is_protected
-from rampart import diff_report, vault_route
+from rampart import diff_report, progress, vault_route
 from rampart.config import ConfigError, PlatformConfig
 from rampart.config import reference as config_reference
 from rampart.graph import render as render_graph
 from rampart.offline import policy_report, stateful, summary
 from rampart.offline.diff import DiffError
 from rampart.offline.diff import diff as diff_plans
+from rampart.offline.first_up import first_up_targets
 from rampart.offline.gate import GateError, discover_packs, run_gate
 from rampart.offline.manifests import chart_releases, sync_manifests
 from rampart.offline.plan import Plan, PlanFileError
@@ -65,6 +68,7 @@ PlanFileOption = Annotated[
     Path | None, typer.Option("--file", "-f", help="Use an existing plan export instead of planning")
 ]
 T = TypeVar("T")
+R_contra = TypeVar("R_contra", contravariant=True)
 
 
 def _version(value: bool) -> None:
@@ -111,7 +115,7 @@ def _user_errors(stack: str | None = None, verdict: Verdict | None = None) -> It
 
 def _plan(stack: str, project: Path | None, verdict: Verdict | None = None) -> Plan:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    with _user_errors(stack, verdict):
+    with _user_errors(stack, verdict), progress.shown():
         return run_plan(stack, project)
 
 
@@ -159,6 +163,56 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+MATRIX_FORMATS = ("table", "json", "markdown")
+MatrixFormatOption = Annotated[str, typer.Option("--format", help="table | json | markdown")]
+MatrixOutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write the matrix to this file")]
+
+
+class _MatrixReport(Protocol[R_contra]):
+    """What `paths` and `access` each render their matrix with (rampart/paths/report.py,
+    rampart/access/report.py): a rich table for the terminal, text for a file or a pipe."""
+
+    def render_table(self, result: R_contra, console: Console, /) -> None: ...
+    def table_text(self, result: R_contra, /) -> str: ...
+    def render_json(self, result: R_contra, /) -> str: ...
+    def render_markdown(self, result: R_contra, /) -> str: ...
+    def render_problems(self, result: R_contra, console: Console, /) -> None: ...
+
+
+def _check_matrix_format(output: str, verdict: Verdict) -> None:
+    if output not in MATRIX_FORMATS:
+        _error(f"--format must be {', '.join(MATRIX_FORMATS[:-1])} or {MATRIX_FORMATS[-1]}, not {output!r}")
+        verdict.stop(out, err, "unknown format", code=2)
+
+
+def _plan_and_config(
+    stack: str | None, plan_file: Path | None, project: Path | None, verdict: Verdict
+) -> tuple[Plan, PlatformConfig]:
+    """The plan (see `_source_plan`) and the typed config of its stack, which a matrix is judged by."""
+    captured = _source_plan(stack, plan_file, project, verdict)
+    return captured, _guard(lambda: stack_platform_config(captured.stack, project), captured.stack, verdict)
+
+
+def _write_matrix(
+    result: T, report: _MatrixReport[T], *, output: str, out_file: Path | None, stack: str, verdict: Verdict
+) -> None:
+    """The terminal gets a rich table; --out or another --format gets text (to the file or stdout),
+    and the problems go to stderr so the text stays clean."""
+    if output == "table" and out_file is None:
+        report.render_table(result, out)
+        return
+    text = {"table": report.table_text, "json": report.render_json, "markdown": report.render_markdown}[
+        output
+    ](result)
+    if out_file is None:
+        out.file.write(text)
+        out.file.flush()
+    else:
+        _guard(lambda: out_file.write_text(text), stack, verdict)
+        verdict.add(f"matrix in {_shown(out_file)}")
+    report.render_problems(result, err)
 
 
 @app.command()
@@ -262,7 +316,8 @@ def _gate(captured: Plan, project: Path | None, verdict: Verdict | None = None) 
         project_files = load_project(root)
         known = captured.stack in project_files.stacks()
         stack_values = load_stack_config(project_files, captured.stack).values if known else {}
-        return run_gate(captured, discover_packs(root), root / "policies" / "config", stack_values)
+        with progress.shown():
+            return run_gate(captured, discover_packs(root), root / "policies" / "config", stack_values)
 
     result = _guard(run, captured.stack, verdict)
     policy_report.render(result, out)
@@ -363,6 +418,29 @@ def order_command(
     verdict.finish(out, err)
 
 
+@app.command(name="first-up")
+def first_up_command(
+    stack: SourceStackOption = None,
+    plan_file: PlanFileOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """The URNs the first `pulumi up` of a stack with a private-only cluster endpoint targets, one per
+    line on stdout: everything that needs no Kubernetes API (the VPC, the cluster, the databases...).
+    Route the deploy runner's network to the new VPC, then run the full `up`. Nothing is printed when
+    the endpoint is public (one full `up` does). See docs/bootstrap.md, "The first up of a private stack"."""
+    verdict = Verdict("first-up")
+    captured = _source_plan(stack, plan_file, project, verdict)
+    targets = first_up_targets(captured)
+    sys.stdout.write("".join(f"{urn}\n" for urn in targets))
+    if targets:
+        verdict.add(
+            f"{count(len(targets), 'resource')} need no Kubernetes API: `pulumi up --target` each first"
+        )
+    else:
+        verdict.add("no private cluster endpoint: one full `pulumi up`")
+    verdict.finish(err, err)
+
+
 @app.command(name="render")
 def render_command(
     stack: StackOption = None,
@@ -406,7 +484,8 @@ def render_command(
         crd_schemas=reference_crd_schemas(project or project_root()),
         runner=lambda args: render.run_helm(helm, args),
     )
-    results = render.render_plan(captured, settings)
+    with progress.shown():
+        results = render.render_plan(captured, settings)
     table = Table(title=f"Helm releases of {stack} (Kubernetes {settings.kube_version})")
     for column in ("release", "chart", "namespace", "result"):
         table.add_column(column)
@@ -438,7 +517,8 @@ def diff_command(
 ) -> None:
     """What `pulumi up` would create, update, replace and delete to go from one plan export to another,
     preview style, stateful replacements and deletions first. Exit 1 when a stateful resource would be
-    replaced or deleted (or, with --expect-no-changes, on any change)."""
+    replaced or deleted, or `pulumi up` would fail at a step (an RDS major upgrade without its flags),
+    or (with --expect-no-changes) on any change."""
     verdict = Verdict("diff")
     old = _guard(lambda: Plan.read(before), None, verdict)
     new = _guard(lambda: Plan.read(after), None, verdict)
@@ -487,10 +567,8 @@ def config_schema_command(
 def paths_command(
     stack: SourceStackOption = None,
     plan_file: PlanFileOption = None,
-    output: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
-    out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write the matrix to this file")
-    ] = None,
+    output: MatrixFormatOption = "table",
+    out_file: MatrixOutOption = None,
     project: ProjectOption = None,
 ) -> None:
     """Every path the platform must carry and every path it must refuse, walked through each layer
@@ -500,30 +578,45 @@ def paths_command(
     from rampart.paths import report as paths_report  # noqa: PLC0415
 
     verdict = Verdict("paths")
-    if output not in ("table", "json", "markdown"):
-        _error(f"--format must be table, json or markdown, not {output!r}")
-        verdict.stop(out, err, "unknown format", code=2)
-    captured = _source_plan(stack, plan_file, project, verdict)
-    config = _guard(lambda: stack_platform_config(captured.stack, project), captured.stack, verdict)
-    proof = prove(captured, config)
-    if output == "table" and out_file is None:
-        paths_report.render_table(proof, out)
-    else:
-        text = {
-            "table": paths_report.table_text,
-            "json": paths_report.render_json,
-            "markdown": paths_report.render_markdown,
-        }[output](proof)
-        if out_file is None:
-            out.file.write(text)
-            out.file.flush()
-        else:
-            _guard(lambda: out_file.write_text(text), captured.stack, verdict)
-            verdict.add(f"matrix in {_shown(out_file)}")
-        paths_report.render_problems(proof, err)
+    _check_matrix_format(output, verdict)
+    captured, config = _plan_and_config(stack, plan_file, project, verdict)
+    with progress.shown():
+        proof = prove(captured, config)
+    _write_matrix(
+        proof, paths_report, output=output, out_file=out_file, stack=captured.stack, verdict=verdict
+    )
     for failure in paths_report.verdict_failures(proof):
         verdict.fail(failure)
     verdict.add(paths_report.verdict_counts(proof))
+    verdict.finish(out, err)
+
+
+@app.command(name="access")
+def access_command(
+    stack: SourceStackOption = None,
+    plan_file: PlanFileOption = None,
+    output: MatrixFormatOption = "table",
+    out_file: MatrixOutOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Who can do what: each team (and anyone else the plan gives rights) by namespace by verb, from the
+    plan's Roles, bindings and EKS access entries with Kubernetes RBAC semantics; exit 1 naming the
+    violation when a team can act outside its own namespaces, reads Secrets or execs into pods, or anyone
+    but the platform admins has cluster-wide rights."""
+    from rampart.access import evaluate  # noqa: PLC0415 - the access model loads only for this command
+    from rampart.access import report as access_report  # noqa: PLC0415
+    from rampart.access.model import summary as access_summary  # noqa: PLC0415
+
+    verdict = Verdict("access")
+    _check_matrix_format(output, verdict)
+    captured, config = _plan_and_config(stack, plan_file, project, verdict)
+    access = evaluate(captured, config)
+    _write_matrix(
+        access, access_report, output=output, out_file=out_file, stack=captured.stack, verdict=verdict
+    )
+    for violation in access.violations:
+        verdict.fail(violation)
+    verdict.add(access_summary(access))
     verdict.finish(out, err)
 
 

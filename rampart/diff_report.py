@@ -28,6 +28,8 @@ def _info(step: Step) -> str:
         parts.append(f"aliased from {step.aliased_from.rsplit('::', 1)[-1]}")
     if step.protected:
         parts.append("protected: `pulumi up` stops on it")
+    if step.fails:
+        parts.append(f"fails: {step.fails}")
     return "; ".join(parts)
 
 
@@ -56,7 +58,8 @@ def _totals(result: PlanDiff) -> list[str]:
 
 
 def render(result: PlanDiff, before: Path, after: Path, console: Console, verdict: Verdict) -> None:
-    """Print the change; add its outcome to ``verdict`` (a stateful resource replaced or deleted fails it)."""
+    """Print the change; add its outcome to ``verdict`` (a stateful resource replaced or deleted, or a
+    step `pulumi up` would fail at, fails it)."""
     console.print(Text(f"Previewing update ({result.stack}): {before} -> {after}", style="bold"))
     lost = result.lost
     if lost:
@@ -83,6 +86,8 @@ def render(result: PlanDiff, before: Path, after: Path, console: Console, verdic
         verdict.fail(f"{count(len(replaced), 'stateful resource')} would be replaced ({', '.join(replaced)})")
     if deleted:
         verdict.fail(f"{count(len(deleted), 'stateful resource')} would be deleted ({', '.join(deleted)})")
+    for step in result.failing:
+        verdict.fail(f"`pulumi up` would fail at {step.name}: {step.fails}")
     verdict.add(
         ", ".join(_totals(result)) if result.changed else f"no changes ({result.unchanged} unchanged)"
     )

@@ -3,7 +3,6 @@ the services it runs and overriding only what differs; every problem names its f
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,16 @@ import yaml
 
 from infra import stack_config
 from rampart.config import ConfigError, StackFiles, load_stack
-from rampart.offline.mocks import PlanMocks
-from rampart.offline.monitor import CapturingMonitor
-from rampart.offline.project import load_project, load_stack_config
-from rampart.offline.runner import capture
-from tests.support.catalog import SHOP
-from tests.support.project import CATALOG, shop_stack, stack_document, temp_project
+from rampart.offline.project import load_project
+from tests.support.catalog import PLATFORM, SHOP
+from tests.support.project import CATALOG, refused_problems, shop_stack, stack_document, temp_project
 from tests.support.reference import PROJECT_ROOT
 
 STACK_FILE = "stacks/Pulumi.test.yaml"
 
 DECLARATIONS: dict[str, dict[str, Any]] = {
     "orders": {
+        "team": "shop",
         "image": "ghcr.io/acme/orders:1.0.0",
         "replicas": {"min": 3, "max": 20},
         "resources": {
@@ -39,8 +36,12 @@ DECLARATIONS: dict[str, dict[str, Any]] = {
         ],
         "egress": ["api.stripe.com"],
     },
-    "payments": {"image": "ghcr.io/acme/payments:2.0.0", "routes": [{"host": "pay.example.com"}]},
-    "search": {"image": "ghcr.io/acme/search:0.1.0"},
+    "payments": {
+        "team": "shop",
+        "image": "ghcr.io/acme/payments:2.0.0",
+        "routes": [{"host": "pay.example.com"}],
+    },
+    "search": {"team": "shop", "image": "ghcr.io/acme/search:0.1.0"},
 }
 
 
@@ -48,10 +49,9 @@ def raw_stack(**changes: Any) -> dict[str, Any]:
     """A stack's ``rampart:`` keys, namespace stripped, as the program receives them."""
     base = {
         "environment": "dev",
-        "target": "kubernetes",
-        "owner": "platform-team",
-        "cost_center": "cc-1",
+        **PLATFORM,
         "jwt": {"issuer": "https://auth.example.com/", "jwks_uri": "https://auth.example.com/jwks"},
+        "teams": [{"name": "shop", "group": "team-shop"}],
         "services": ["orders", "payments"],
     }
     return base | changes
@@ -103,7 +103,7 @@ def test_an_override_changes_a_nested_key_and_keeps_its_siblings(files: StackFil
 def test_a_list_in_an_override_replaces_the_catalog_list(files: StackFiles) -> None:
     overrides = {"orders": {"egress": ["api.sandbox.stripe.com"], "calls": []}}
     orders = load_stack(raw_stack(service_overrides=overrides), files).service("orders")
-    assert orders.egress == ["api.sandbox.stripe.com"]
+    assert [destination.host for destination in orders.egress] == ["api.sandbox.stripe.com"]
     assert orders.calls == []
     routes = [{"host": "api.dev.example.com", "path": "/v2/orders"}]
     replaced = load_stack(raw_stack(service_overrides={"orders": {"routes": routes}}), files)
@@ -312,20 +312,10 @@ def test_a_catalog_problem_stops_the_program_before_any_resource(tmp_path: Path)
     document["config"]["rampart:service_overrides"] = {"orders": {"replicaz": 3}}
     root = temp_project(tmp_path, {"local": document}, catalog=SHOP)
     (root / "stacks" / "services" / "cart.yaml").write_text("image: [unclosed\n")
-    project = load_project(root)
-    values = load_stack_config(project, "local").values
-    monitor = CapturingMonitor(PlanMocks())
-    with pytest.raises(ConfigError) as caught:
-        capture(
-            lambda: runpy.run_path(str(project.main), run_name="__main__"),
-            stack="local",
-            config=values,
-            monitor=monitor,
-            root_directory=root,
-        )
-    assert caught.value.problems[:2] == [
+    problems, registered = refused_problems(root, "local")
+    assert problems[:2] == [
         "stacks/services/cart.yaml: not valid YAML at line 2",
         "stacks/Pulumi.local.yaml: rampart:service_overrides.orders.replicaz: unknown key "
         "(did you mean 'replicas'?)",
     ]
-    assert [r["type"] for r in monitor.registrations] == ["pulumi:pulumi:Stack"]
+    assert registered == ["pulumi:pulumi:Stack"]

@@ -21,10 +21,10 @@ from rampart.offline import summary
 from rampart.offline.stateful import record_command
 from tests.conftest import planned, stack_config
 from tests.support.catalog import SHOP
+from tests.support.cli import RAMPART, merged
 from tests.support.project import shop_stack, temp_project
 from tests.support.reference import PROJECT_ROOT
 
-RAMPART = str(Path(sys.executable).parent / "rampart")
 VERDICT = re.compile(r"^(?P<command>[a-z-]+) (?P<status>passed|FAILED)(?:: (?P<facts>.+))?$")
 MARKUP = re.compile(r"\[/?(?:red|green|yellow|cyan|bold|dim|magenta)\b[^\]]*\]")
 
@@ -32,16 +32,7 @@ MARKUP = re.compile(r"\[/?(?:red|green|yellow|cyan|bold|dim|magenta)\b[^\]]*\]")
 def run(*args: str, cwd: Path = PROJECT_ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     """The command as CI runs it: output to a pipe, stderr merged into stdout in order."""
     environment = {k: v for k, v in os.environ.items() if k != "PULUMI_STACK"} | env
-    return subprocess.run(
-        [RAMPART, *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-        check=False,
-        env=environment,
-    )
+    return merged([RAMPART, *args], cwd=cwd, env=environment, timeout=300)
 
 
 def verdict(result: subprocess.CompletedProcess[str], command: str) -> re.Match[str]:
@@ -159,8 +150,8 @@ def test_a_lost_stateful_resource_fails_the_plan_while_the_gate_passes(tmp_path:
     """The issue's case: the gate passes, the plan fails, and the last line says both."""
     catalog = {
         # web keeps a database too, so the operator stays and only ledger's resources go.
-        "web": {"image": "ghcr.io/acme/web:1.0.0", "database": {"storage_gb": 5}},
-        "ledger": {"image": "ghcr.io/acme/ledger:1.0.0", "database": {"storage_gb": 5}},
+        "web": {"team": "commerce", "image": "ghcr.io/acme/web:1.0.0", "database": {"storage_gb": 5}},
+        "ledger": {"team": "payments", "image": "ghcr.io/acme/ledger:1.0.0", "database": {"storage_gb": 5}},
     }
     document = shop_stack("local")
     document["config"]["rampart:services"] = list(catalog)

@@ -43,7 +43,7 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import unknown_release_keys
-from tests.support.plans import K8S_PROVIDER, RELEASE, name_of, of, one
+from tests.support.plans import K8S_PROVIDER, RELEASE, name_of, of, one, policy_resources
 from tests.support.reachability import Network, Pod
 from tests.support.reference import crd_schemas
 
@@ -481,18 +481,9 @@ def test_the_service_namespace_quota_makes_room_for_its_database() -> None:
 # -- policies -------------------------------------------------------------------------------------
 
 
-def policy_view(plan: Plan) -> list[Resource]:
-    return [
-        Resource(
-            r["urn"], r["type"], name_of(r), r["inputs"], protect=r["protect"], provider=r.get("provider")
-        )
-        for r in plan.custom()
-    ]
-
-
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_the_data_layer_rules_pass(plan: str) -> None:
-    resources = policy_view(PLANS[plan]())
+    resources = policy_resources(PLANS[plan]())
     clusters = [r for r in resources if r.type == CLUSTER]
     assert len(clusters) == 2
     hardened = catalog.rule("postgres-cluster-hardened")
@@ -506,7 +497,7 @@ def test_the_namespace_rules_pass_for_the_operator_namespace() -> None:
     stand_in = Resource(
         "urn:stand-in:cnpg", DEPLOYMENT, "cnpg", {"metadata": {"name": "x", "namespace": "cnpg-system"}}
     )
-    resources = [*policy_view(PLANS["local"]()), stand_in]
+    resources = [*policy_resources(PLANS["local"]()), stand_in]
     for name in ("namespace-default-deny", "namespace-quota"):
         assert catalog.rule(name).evaluate_stack(resources) == [], name
     bare = [r for r in resources if r.namespace != "cnpg-system" or r.type == DEPLOYMENT]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import string
 from typing import Any
 
@@ -29,14 +30,38 @@ def base_config() -> dict[str, Any]:
     }
 
 
-# What prod needs of the stateful layers (tested on their own below), so other prod tests see one problem.
+def digest_of(name: str) -> str:
+    """A stand-in sha256 digest for an image (64 hex), stable per name."""
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+SUPPLY_CHAIN: dict[str, Any] = {"allowed_registries": ["ghcr.io/acme"]}
+
+
+def pinned_services() -> list[dict[str, Any]]:
+    """base_config()'s services from ghcr.io/acme, pinned by digest (what staging and prod require)."""
+    services = base_config()["services"]
+    for service in services:
+        repository = service["image"].split("@")[0].removeprefix("ghcr.io/acme/")
+        service["image"] = f"ghcr.io/acme/{repository}@{digest_of(repository)}"
+    return services
+
+
+# What prod needs of the stateful layers, the mesh and the supply chain (tested on their own below), so
+# other prod tests see one problem.
 PROD_DATA: dict[str, Any] = {
     "databases": {"backup_retention_days": 14, "instances": 2},
     "messaging": {"replicas": 3},
+    "mesh": {"istiod_replicas": 2},
+    "supply_chain": SUPPLY_CHAIN,
+    "services": pinned_services(),
 }
 PROD_DATA_AWS: dict[str, Any] = {
     "databases": {"backup_retention_days": 14, "multi_az": True},
     "messaging": {"deployment": "cluster"},
+    "mesh": {"istiod_replicas": 2},
+    "supply_chain": SUPPLY_CHAIN,
+    "services": pinned_services(),
 }
 
 
@@ -327,7 +352,8 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
         services.append(
             {
                 "name": name,
-                "image": f"ghcr.io/acme/{name}:{draw(st.integers(0, 99))}.{draw(st.integers(0, 99))}",
+                "image": f"ghcr.io/acme/{name}:{draw(st.integers(0, 99))}.{draw(st.integers(0, 99))}"
+                f"@{digest_of(name)}",
                 "port": draw(st.integers(1, 65535)),
                 "replicas": {"min": low, "max": low + draw(st.integers(0, 10))},
                 "calls": draw(st.lists(st.sampled_from(service_names), unique=True)).copy(),
@@ -342,6 +368,7 @@ def catalogs(draw: st.DrawFn) -> dict[str, Any]:
         "owner": "team",
         "cost_center": "cc",
         "vault": {"replicas": 3},
+        "supply_chain": SUPPLY_CHAIN,
         "services": services,
     }
 
@@ -420,6 +447,11 @@ def test_generated_unknown_keys_are_named(raw: dict[str, Any], key: str) -> None
         ("databases.backup_retention_days", 0, "databases.backup_retention_days: Input should be greater"),
         ("databases.performance_insights_retention_days", 30, "must be 7, a multiple of 31"),
         ("databases.flavour", "mysql", "databases.flavour: Input should be 'rds' or 'aurora'"),
+        (
+            "databases",
+            {"allow_major_version_upgrade": True},
+            "databases.apply_immediately: must be true with allow_major_version_upgrade",
+        ),
         ("messaging.replicas", 2, "messaging: replicas 2: quorum queues need 1 or an odd number of nodes"),
         (
             "services.1.queue",
@@ -469,3 +501,37 @@ def test_the_gateway_service_type_is_validated_and_aws_keeps_its_nlb(service_typ
         line.startswith("gateway.service_type: Input should be")
         for line in problems(base_config() | {"gateway": {"service_type": "ExternalName"}})
     )
+
+
+# --- issue 14: egress entries, per-replica rate limits -------------------------------------------
+
+
+def test_egress_entries_name_their_key_path_and_stay_out_of_the_vpc() -> None:
+    raw = with_change("services.0.egress", ["api.stripe.com", {"host": "smtp.example.com", "port": 70000}])
+    assert any(line.startswith("services[0] (orders).egress[1].port: ") for line in problems(raw)), problems(
+        raw
+    )
+    smtp = {"host": "smtp.internal.example.com", "port": 587, "protocol": "TCP", "cidr": "10.0.5.0/24"}
+    raw = base_config() | {"target": "aws", "aws": AWS | {"vpc_cidr": "10.0.0.0/16"}}
+    raw["services"][0]["egress"] = [smtp]
+    found = problems(raw)
+    assert any(
+        line.startswith("services[0] (orders).egress[0].cidr: 10.0.5.0/24 overlaps the VPC") for line in found
+    ), found
+    raw["services"][0]["egress"] = [smtp | {"cidr": "10.100.25.0/24"}]
+    config = load_platform_config(raw)
+    assert config.services[0].egress[0].port == 587
+
+
+def test_a_rate_limit_below_the_gateway_replicas_is_refused() -> None:
+    route = {"host": "api.example.com", "auth": False, "rate_limit": {"requests_per_minute": 2}}
+    raw = with_change("services.0.routes", [route]) | {"gateway": {"replicas": 3}}
+    found = problems(raw)
+    assert any(
+        line.startswith(
+            "services[0] (orders).routes[0].rate_limit.requests_per_minute: 2 is below gateway.replicas (3)"
+        )
+        for line in found
+    ), found
+    raw["gateway"] = {"replicas": 2}
+    assert load_platform_config(raw).services[0].routes[0].rate_limit is not None

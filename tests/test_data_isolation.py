@@ -112,8 +112,12 @@ def _policy(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 # Two services with a database each, the caller calling the owner: the pair the mutations below open.
 PAIR = {
-    "caller": {"image": "ghcr.io/acme/caller:1.0.0", "calls": ["owner"], "database": {"storage_gb": 20}},
-    "owner": {"image": "ghcr.io/acme/owner:1.0.0", "database": {"storage_gb": 20}},
+    "caller": {
+        "image": "ghcr.io/acme/caller:1.0.0@sha256:" + "c0" * 32,
+        "calls": ["owner"],
+        "database": {"storage_gb": 20},
+    },
+    "owner": {"image": "ghcr.io/acme/owner:1.0.0@sha256:" + "0e" * 32, "database": {"storage_gb": 20}},
 }
 
 
@@ -178,15 +182,22 @@ def test_pods_that_reach_a_database_start_with_their_security_groups() -> None:
     """Pods created before their SecurityGroupPolicy would run without the group the database admits."""
     plan, config = planned("prod"), stack_config("prod")
     policies = {r["inputs"]["metadata"]["namespace"]: r["urn"] for r in plan.of_type(SG_POLICY_TYPE)}
-    assert set(policies) == {s.name for s in config.services if s.database} | {"vault"}
+    # Outside the cluster, the databases admit their owners and Vault; the broker its publishers and
+    # consumers, and its management API Vault and the topology operator (in rabbitmq-system).
+    broker_clients = {s.name for s in config.services if s.queue.publishes or s.queue.consumes} | {
+        "rabbitmq-system"
+    }
+    assert set(policies) == {s.name for s in config.services if s.database} | {"vault"} | broker_clients
     for namespace, urn in policies.items():
         workloads = [
             r
             for r in plan.of_type("kubernetes:apps/v1:Deployment")
             + plan.of_type("kubernetes:helm.sh/v3:Release")
+            # The topology operator runs already: a patch of its pod template restarts it with its group.
+            + plan.of_type("kubernetes:apps/v1:DeploymentPatch")
             if (r["inputs"].get("metadata") or {}).get("namespace", r["inputs"].get("namespace")) == namespace
             and (r["inputs"].get("metadata") or {}).get("name", r["inputs"].get("name"))
-            in (namespace, "vault")
+            in (namespace, "vault", "messaging-topology-operator")
         ]
         assert workloads and all(urn in w["dependencies"] for w in workloads), namespace
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +27,11 @@ import yaml
 from policies.rules.aws import RULES as AWS_RULES
 from rampart.config import ConfigError, load_platform_config
 from rampart.config.models import AwsTarget
+from rampart.offline.first_up import first_up_targets, needs_kubernetes_api
 from rampart.offline.plan import Plan
 from rampart.offline.runner import run_plan
 from tests.conftest import planned, stack_config
+from tests.support.cli import rampart
 from tests.support.plans import policy_resources
 from tests.support.project import stack_document, temp_project
 from tests.support.reference import PROJECT_ROOT
@@ -161,7 +164,7 @@ def test_the_api_is_reached_and_vault_routed_before_pulumi_up() -> None:
     up = workflow("up.yml")
     credentials = position(up, "aws-actions/configure-aws-credentials")
     reach = position(up, "kubectl get --raw /readyz")
-    deploy = position(up, "pulumi up")
+    deploy = position(up, "rampart vault-phase2")
     assert credentials < reach < deploy
     command = str(steps(up)[deploy]["run"]).split()
     assert command[:6] == [
@@ -228,3 +231,104 @@ def test_only_private_networks_may_be_admitted(cidr: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_platform_config(raw)
     assert [p.split(":")[0] for p in caught.value.problems] == ["aws.private_access_cidrs"]
+
+
+# -- the first up of a private stack: its VPC does not exist yet, so no network reaches its API ------------
+
+
+def untargeted_prerequisites(plan: Plan, targets: list[str]) -> dict[str, set[str]]:
+    """Target -> what it needs that `pulumi up --target` would neither find nor create: Pulumi refuses a
+    target whose dependency, parent or provider is neither targeted nor already in the state (here: a
+    first up, so nothing is); the root stack and default providers are the engine's own."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    implicit = {
+        u for u, r in by_urn.items() if r["type"] == "pulumi:pulumi:Stack" or r.get("defaultProvider")
+    }
+    chosen = set(targets) | implicit
+    found = {}
+    for urn in targets:
+        resource = by_urn[urn]
+        provider = str(resource.get("provider") or "").rsplit("::", 1)[0]
+        needs = {*resource["dependencies"], resource.get("parent"), provider} - {None, ""}
+        if needs - chosen:
+            found[urn] = needs - chosen
+    return found
+
+
+def test_the_first_up_of_a_private_stack_creates_what_needs_no_kubernetes_api(admitted: Plan) -> None:
+    targets = first_up_targets(admitted)
+    by_urn = {r["urn"]: r for r in admitted.resources}
+    assert untargeted_prerequisites(admitted, targets) == {}
+    assert not [urn for urn in targets if needs_kubernetes_api(by_urn[urn])]
+    types = {by_urn[urn]["type"] for urn in targets}
+    # The network, the cluster and the stateful services: everything the runner's route needs first.
+    assert {"aws:ec2/vpc:Vpc", "aws:eks/cluster:Cluster", "aws:rds/instance:Instance"} <= types
+    # The rule admitting the runner's network to the private endpoint is created in the first run.
+    (rule,) = admission_rules(admitted)
+    assert rule["urn"] in targets
+    # Everything else waits for the second run, and only because it needs the API, itself or through
+    # what it waits for: every release and object, the Kubernetes provider, what depends on them.
+    left = [r for r in admitted.resources if r["urn"] not in targets and r["type"] != "pulumi:pulumi:Stack"]
+    assert all(r["urn"] not in targets for r in admitted.of_type("kubernetes:helm.sh/v3:Release"))
+    for resource in left:
+        if resource.get("defaultProvider"):
+            continue
+        needs = [resource, *(by_urn[u] for u in _closure(admitted, resource["urn"]))]
+        assert any(needs_kubernetes_api(r) for r in needs), resource["urn"]
+
+
+def _closure(plan: Plan, urn: str) -> set[str]:
+    by_urn = {r["urn"]: r for r in plan.resources}
+    seen: set[str] = set()
+    pending = [urn]
+    while pending:
+        resource = by_urn[pending.pop()]
+        provider = str(resource.get("provider") or "").rsplit("::", 1)[0]
+        for other in {*resource["dependencies"], resource.get("parent"), provider} - {None, ""}:
+            if other not in seen and other in by_urn:
+                seen.add(other)
+                pending.append(other)
+    return seen
+
+
+def test_a_resource_that_waits_for_a_kubernetes_object_is_left_to_the_second_run(admitted: Plan) -> None:
+    changed = copy.deepcopy(admitted)
+    release = changed.of_type("kubernetes:helm.sh/v3:Release")[0]
+    database = changed.of_type("aws:rds/instance:Instance")[0]
+    assert database["urn"] in first_up_targets(changed)
+    database["dependencies"].append(release["urn"])
+    assert database["urn"] not in first_up_targets(changed)
+
+
+def test_a_public_endpoint_needs_no_first_phase() -> None:
+    assert first_up_targets(planned("dev")) == []
+    assert first_up_targets(planned("prod"))
+
+
+def test_the_workflow_runs_the_first_phase_only_when_the_cluster_is_absent(
+    admitted: Plan, tmp_path: Path
+) -> None:
+    up = workflow("up.yml")
+    reach, first, deploy = (
+        position(up, needle) for needle in ("/readyz", "rampart first-up", "vault-phase2")
+    )
+    assert position(up, "pulumi/actions") < first < deploy and reach < first
+    assert (
+        steps(up)[reach]["id"] == "reach"
+        and 'echo "cluster=absent" >> "$GITHUB_OUTPUT"' in steps(up)[reach]["run"]
+    )
+    assert steps(up)[first]["if"] == "steps.reach.outputs.cluster == 'absent'"
+    script = str(steps(up)[first]["run"])
+    assert (
+        'targets+=(--target "$urn")' in script
+        and 'pulumi up --yes --stack "$STACK" "${targets[@]}"' in script
+    )
+    assert script.index("pulumi up") < script.index('echo "phase=network" >> "$GITHUB_OUTPUT"')
+    # The full up is skipped after a first phase (the runner cannot reach the API yet), runs otherwise.
+    assert steps(up)[deploy]["if"] == "steps.first.outputs.phase != 'network'"
+    # `rampart first-up` prints exactly the targets, one URN per line.
+    export = tmp_path / "plan.json"
+    admitted.write(export)
+    run = rampart("first-up", "--file", str(export), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == first_up_targets(admitted)

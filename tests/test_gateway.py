@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from components.gateway import kong as gw
+from components.gateway import routes as gw_routes
 from components.gateway.kong import Gateway, GatewayArgs, GatewayHandle, PublicService
 from policies import catalog
 from policies.model import Resource
@@ -23,7 +24,7 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_release_keys
-from tests.support.plans import K8S_PROVIDER, core_problems, name_of, of, one
+from tests.support.plans import K8S_PROVIDER, core_problems, name_of, network_policies, of, one
 from tests.support.reference import crd_schemas, helm_values
 
 ISSUER = "letsencrypt"
@@ -186,36 +187,39 @@ def service_types(tree: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def test_proxy_is_the_only_load_balancer_and_admits_only_the_source_ranges() -> None:
+    config = CONFIG.model_copy(update={"service_type": "LoadBalancer"})
+    released = gw.helm_values(config, on_aws=False)
+    assert list(service_types(released)) == [("gateway.proxy.type", "LoadBalancer")]
+    assert released["gateway"]["proxy"]["loadBalancerSourceRanges"] == SOURCE_RANGES
+    # On aws no Service is exposed: the program's own NLB reaches the pods (tests/aws/test_gateway_edge.py).
+    assert list(service_types(values(on_aws=True))) == []
     gateway = values()["gateway"]
-    assert list(service_types(values())) == [("gateway.proxy.type", "LoadBalancer")]
-    assert gateway["proxy"]["loadBalancerSourceRanges"] == SOURCE_RANGES
     # The chart's other NodePort service (Kong Manager, Enterprise UI) stays off.
     assert chart_defaults("kong")["manager"]["type"] == "NodePort"
     assert gateway["manager"] == {"enabled": False}
 
 
-def test_on_aws_the_proxy_is_an_internet_facing_nlb_with_ip_targets() -> None:
-    annotations = values(on_aws=True)["gateway"]["proxy"]["annotations"]
-    prefix = "service.beta.kubernetes.io/aws-load-balancer"
-    assert annotations[f"{prefix}-type"] == "external"
-    assert annotations[f"{prefix}-nlb-target-type"] == "ip"
-    assert annotations[f"{prefix}-scheme"] == "internet-facing"
-    # Kong and the NetworkPolicy see client addresses; health checks hit the readiness endpoint.
-    assert annotations[f"{prefix}-target-group-attributes"] == "preserve_client_ip.enabled=true"
-    assert annotations[f"{prefix}-healthcheck-port"] == "8100"
+def test_on_aws_the_proxy_is_a_cluster_ip_behind_the_programs_own_nlb() -> None:
+    """The NLB, its source ranges and the client address are the edge's (components/gateway/edge_aws.py):
+    a TargetGroupBinding registers the pods behind this Service."""
+    proxy = values(on_aws=True)["gateway"]["proxy"]
+    assert proxy == {"type": "ClusterIP", "http": {"enabled": False}}
 
 
 def test_off_aws_the_proxy_carries_no_aws_annotations() -> None:
     proxy = values(on_aws=False)["gateway"]["proxy"]
     assert "annotations" not in proxy
     # A bare kind/k3d cluster has no load-balancer implementation: NodePort unless configured.
-    assert proxy == {"type": "NodePort"}
+    assert proxy["type"] == "NodePort"
+    # kube-proxy keeps the client's address only with externalTrafficPolicy Local (the allowlist and
+    # per-IP rate limits need it): https://kubernetes.io/docs/tutorials/services/source-ip/
+    assert proxy["externalTrafficPolicy"] == "Local"
 
 
 @pytest.mark.parametrize(
     ("configured", "on_aws", "expected"),
     [
-        (None, True, "LoadBalancer"),
+        (None, True, "ClusterIP"),
         (None, False, "NodePort"),
         ("ClusterIP", False, "ClusterIP"),
         ("LoadBalancer", False, "LoadBalancer"),
@@ -225,14 +229,29 @@ def test_the_proxy_service_type_follows_the_target_and_the_config(
     configured: str | None, on_aws: bool, expected: str
 ) -> None:
     """Helm waits for a LoadBalancer Service's address (helm pkg/kube/ready.go): on a cluster with no
-    load-balancer implementation the release never finishes. aws keeps its NLB."""
+    load-balancer implementation the release never finishes. On aws the program's NLB fronts a
+    ClusterIP Service."""
     config = CONFIG.model_copy(update={"service_type": configured})
     proxy = gw.helm_values(config, on_aws=on_aws)["gateway"]["proxy"]
     assert proxy["type"] == expected
     assert ("loadBalancerSourceRanges" in proxy) == (expected == "LoadBalancer")
+    assert ("externalTrafficPolicy" in proxy) == (expected != "ClusterIP")
     hard = gw.quota_hard(3, gw.proxy_service_type(config, on_aws=on_aws))
     assert hard["services.loadbalancers"] == ("1" if expected == "LoadBalancer" else "0")
-    assert hard["services.nodeports"] == ("0" if expected == "ClusterIP" else "2")
+    assert hard["services.nodeports"] == ("0" if expected == "ClusterIP" else "1")
+
+
+@pytest.mark.parametrize("on_aws", [True, False])
+def test_only_443_is_published_kong_has_no_plaintext_listener(on_aws: bool) -> None:
+    """README and the network rules: only 443 is public. The kong chart's `proxy.http.enabled: false`
+    drops the 80 -> 8000 port from the proxy Service and the 8000 listener from Kong."""
+    proxy = values(on_aws)["gateway"]["proxy"]
+    assert proxy["http"] == {"enabled": False}
+    defaults = chart_defaults("kong")["proxy"]
+    assert defaults["http"]["enabled"] is True and defaults["http"]["servicePort"] == 80  # what it turns off
+    assert defaults["tls"]["enabled"] is True and defaults["tls"]["servicePort"] == 443  # what stays
+    (rule,) = network_policies(build(on_aws))["allow-proxy-ingress"]["ingress"]
+    assert [port["port"] for port in rule["ports"]] == [gw.PROXY_TLS_PORT]
 
 
 def test_gateway_and_controller_are_sized_replicated_and_restricted() -> None:
@@ -398,7 +417,8 @@ def test_plugin_configs_follow_the_route_config() -> None:
     plan = build()
     orders = route_plugins(plan, ingress(plan, "orders", "orders-route-0"))
     assert orders["ip-restriction"] == {"allow": ["203.0.113.0/24"]}
-    assert orders["rate-limiting"]["minute"] == 600
+    # 600 a minute declared, three gateway replicas counting each on its own: 200 each.
+    assert orders["rate-limiting"]["minute"] == 600 // CONFIG.replicas == 200
     assert orders["request-size-limiting"] == {"allowed_payload_size": 2, "size_unit": "megabytes"}
     assert orders["cors"] == {
         "origins": ["https://shop.example.com"],
@@ -407,7 +427,7 @@ def test_plugin_configs_follow_the_route_config() -> None:
     }
     for index in (0, 1):
         catalog_route = route_plugins(plan, ingress(plan, "catalog", f"catalog-route-{index}"))
-        assert catalog_route["rate-limiting"]["minute"] == 1200
+        assert catalog_route["rate-limiting"]["minute"] == 1200 // CONFIG.replicas
         # No max_body_mb on the route: the gateway's default.
         assert catalog_route["request-size-limiting"] == {"allowed_payload_size": 8, "size_unit": "megabytes"}
 
@@ -416,6 +436,47 @@ def test_rate_limiting_is_local_as_db_less_kong_requires() -> None:
     limits = [p["config"] for p in plugins_by_key(build()).values() if p["plugin"] == "rate-limiting"]
     assert len(limits) == 3
     assert all(config["policy"] == "local" for config in limits)
+
+
+def admitted_in_a_minute(per_node: int, nodes: int, requests: int) -> int:
+    """Kong's `local` policy: each node keeps its own counter per client IP and refuses once it reaches
+    its limit (https://developer.konghq.com/plugins/rate-limiting/#strategies). The load balancer
+    spreads one client's connections over every node (round robin here, its fairest case)."""
+    counters = [0] * nodes
+    admitted = 0
+    for index in range(requests):
+        node = index % nodes
+        if counters[node] < per_node:
+            counters[node] += 1
+            admitted += 1
+    return admitted
+
+
+@pytest.mark.parametrize("declared", [1200, 600, 300, 7, 3])
+@pytest.mark.parametrize("replicas", [1, 2, 3, 5])
+def test_a_client_gets_at_most_the_declared_rate_limit_across_all_replicas(
+    declared: int, replicas: int
+) -> None:
+    if declared < replicas:
+        with pytest.raises(ValueError, match="below"):
+            gw_routes.per_node_limit(declared, replicas)
+        return
+    per_node = gw_routes.per_node_limit(declared, replicas)
+    flood = declared * replicas * 2
+    admitted = admitted_in_a_minute(per_node, replicas, flood)
+    # Never more than declared; less only by the rounding (under one request per node).
+    assert declared - replicas < admitted <= declared
+    # Today's bug, as a mutation: every node allowing the full declaration lets replicas x it through.
+    assert admitted_in_a_minute(declared, replicas, flood) == declared * replicas
+
+
+def test_the_plugins_in_the_plan_carry_each_nodes_share() -> None:
+    limits = sorted(
+        p["config"]["minute"] for p in plugins_by_key(build()).values() if p["plugin"] == "rate-limiting"
+    )
+    assert limits == [200, 400, 400]
+    for minute in limits:
+        assert admitted_in_a_minute(minute, CONFIG.replicas, 10_000) <= minute * CONFIG.replicas <= 1200
 
 
 def test_every_route_adds_the_security_headers() -> None:
@@ -458,10 +519,6 @@ def test_namespace_is_in_the_mesh_and_enforces_restricted() -> None:
     assert catalog.rule("namespace-pod-security-restricted").evaluate(resource) == []
 
 
-def network_policies(plan: Plan) -> dict[str, dict[str, Any]]:
-    return {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"] for r in of(plan, "NetworkPolicy")}
-
-
 def cidrs(peers: list[dict[str, Any]]) -> list[str]:
     return [peer["ipBlock"]["cidr"] for peer in peers]
 
@@ -471,7 +528,8 @@ def test_network_deny_by_default_and_proxy_open_to_the_source_ranges_only() -> N
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     (rule,) = policies["allow-proxy-ingress"]["ingress"]
     assert cidrs(rule["from"]) == SOURCE_RANGES
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}, {"protocol": "TCP", "port": 8443}]
+    # Only the TLS listener: Kong has no plaintext one (proxy.http.enabled false), so no port 80.
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8443}]
     assert (
         policies["allow-proxy-ingress"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "gateway"
     )
@@ -510,10 +568,13 @@ def test_controller_reaches_the_api_server_and_the_admin_api() -> None:
 
 
 def test_quota_allows_the_one_load_balancer_and_its_node_ports() -> None:
+    # On aws the proxy is a ClusterIP Service behind the program's own NLB: no LB Service, no node port.
     hard = one(build(), "ResourceQuota")["inputs"]["spec"]["hard"]
-    assert hard["services.loadbalancers"] == "1"
-    # An LB Service's two ports each allocate a node port, which the quota counts.
-    assert hard["services.nodeports"] == "2"
+    assert hard["services.loadbalancers"] == "0"
+    assert hard["services.nodeports"] == "0"
+    # Elsewhere an LB Service's one port (443) allocates a node port, which the quota counts.
+    elsewhere = one(build(on_aws=False), "ResourceQuota")["inputs"]["spec"]["hard"]
+    assert elsewhere["services.nodeports"] == "1"
     assert hard["persistentvolumeclaims"] == "0"
     # 3 gateway + 1 surge, 2 controllers + 1 surge.
     assert hard["pods"] == "7"

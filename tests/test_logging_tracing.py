@@ -33,20 +33,21 @@ from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_release_keys
 from tests.support.plans import (
     AWS_PROVIDER,
+    BOUNDARY,
+    CLUSTER_ARN,
+    CLUSTER_NAME,
     K8S_PROVIDER,
+    POD_IDENTITY,
+    REGION,
     RELEASE,
     checked_pod_identity,
+    network_policies,
     of,
     one,
     policy_resources,
 )
 from tests.support.reference import crd_schemas, helm_values
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-CLUSTER = "rampart-prod"
-CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary"
 NAMESPACE = "monitoring"
 RETENTION_DAYS = 30
 SAMPLING = 2.5
@@ -83,15 +84,7 @@ def build(on_aws: bool = True, protect: bool = True) -> Plan:
         target = None
         if on_aws:
             opts = pulumi.ResourceOptions(providers=[aws.Provider("aws", region=REGION)])
-            target = LogsAws(
-                cluster_name=CLUSTER,
-                cluster_arn=CLUSTER_ARN,
-                account_id=ACCOUNT,
-                partition="aws",
-                region=REGION,
-                permissions_boundary=BOUNDARY,
-                protect=protect,
-            )
+            target = LogsAws.of(POD_IDENTITY, protect=protect)
         component = LoggingTracing(
             "logs",
             LoggingTracingArgs(
@@ -346,7 +339,7 @@ def test_only_lokis_service_account_in_monitoring_can_assume_the_role() -> None:
     association = checked_pod_identity(
         plan, role, cluster_arn=CLUSTER_ARN, namespace=NAMESPACE, service_account="loki", boundary=BOUNDARY
     )
-    assert association["inputs"]["clusterName"] == CLUSTER
+    assert association["inputs"]["clusterName"] == CLUSTER_NAME
     assert association["inputs"]["roleArn"] == role["outputs"]["arn"]
     assert values("loki")["serviceAccount"]["name"] == "loki"
     # Pods start only once the association exists.
@@ -356,7 +349,7 @@ def test_only_lokis_service_account_in_monitoring_can_assume_the_role() -> None:
 def test_off_aws_nothing_is_created_in_aws() -> None:
     plan = build(on_aws=False)
     assert not [r for r in plan.custom() if r["type"].startswith("aws:")]
-    assert "loki-object-storage-egress" not in network_policies(plan)
+    assert "loki-object-storage-egress" not in network_policies(plan, NAMESPACE)
 
 
 # -- Alloy -------------------------------------------------------------------------------------
@@ -473,17 +466,9 @@ def test_the_telemetry_validates_against_its_crd_schema() -> None:
 # -- NetworkPolicies ---------------------------------------------------------------------------
 
 
-def network_policies(plan: Plan) -> dict[str, dict[str, Any]]:
-    return {
-        r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]
-        for r in of(plan, "NetworkPolicy")
-        if r["inputs"]["metadata"]["namespace"] == NAMESPACE
-    }
-
-
 def test_policies_are_in_monitoring_named_for_their_component_and_the_namespace_is_not_ours() -> None:
     plan = build()
-    policies = network_policies(plan)
+    policies = network_policies(plan, NAMESPACE)
     assert set(policies) == {
         "loki-ingress",
         "loki-peers-ingress",
@@ -504,17 +489,19 @@ def test_policies_are_in_monitoring_named_for_their_component_and_the_namespace_
 
 
 def test_loki_is_reachable_only_by_alloy_and_grafana() -> None:
-    (rule,) = network_policies(build())["loki-ingress"]["ingress"]
+    (rule,) = network_policies(build(), NAMESPACE)["loki-ingress"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 3100}]
     assert rule["from"] == [
         {"podSelector": {"matchLabels": charts.ALLOY_PODS}},
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}}},
     ]
-    assert network_policies(build())["loki-ingress"]["podSelector"] == {"matchLabels": charts.LOKI_PODS}
+    assert network_policies(build(), NAMESPACE)["loki-ingress"]["podSelector"] == {
+        "matchLabels": charts.LOKI_PODS
+    }
 
 
 def test_alloy_reaches_the_api_server_and_loki_only() -> None:
-    api_server, loki = network_policies(build())["alloy-egress"]["egress"]
+    api_server, loki = network_policies(build(), NAMESPACE)["alloy-egress"]["egress"]
     assert {p["port"] for p in api_server["ports"]} == {443, 6443}
     assert all("ipBlock" in peer for peer in api_server["to"])
     assert loki == {
@@ -524,7 +511,7 @@ def test_alloy_reaches_the_api_server_and_loki_only() -> None:
 
 
 def test_tempo_takes_spans_from_every_namespace_and_queries_from_grafana() -> None:
-    policies = network_policies(build())
+    policies = network_policies(build(), NAMESPACE)
     (spans,) = policies["tempo-spans-ingress"]["ingress"]
     assert spans["from"] == [{"namespaceSelector": {}}]
     assert [p["port"] for p in spans["ports"]] == [4317, 4318, 9411]
@@ -534,7 +521,7 @@ def test_tempo_takes_spans_from_every_namespace_and_queries_from_grafana() -> No
 
 
 def test_loki_reaches_s3_over_https_and_the_pod_identity_agent() -> None:
-    public, agent = network_policies(build())["loki-object-storage-egress"]["egress"]
+    public, agent = network_policies(build(), NAMESPACE)["loki-object-storage-egress"]["egress"]
     assert public["ports"] == [{"protocol": "TCP", "port": 443}]
     (block,) = public["to"]
     assert block["ipBlock"]["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in block["ipBlock"]["except"]

@@ -19,7 +19,7 @@ from components.certificates.cert_manager import AcmeAws, Certificates, Certific
 from components.mesh import istio as mesh
 from components.mesh.istio import Mesh, MeshArgs, MeshHandle, principal
 from policies import catalog
-from policies.model import NotApplicable, Resource
+from policies.model import NotApplicable
 from rampart.config.models import Certificates as CertificatesConfig
 from rampart.config.models import Mesh as MeshConfig
 from rampart.offline.manifests import to_manifest
@@ -29,6 +29,9 @@ from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_keys
 from tests.support.plans import (
     AWS_PROVIDER,
+    BOUNDARY,
+    CLUSTER_ARN,
+    CLUSTER_NAME,
     K8S_PROVIDER,
     RELEASE,
     TAGS,
@@ -37,12 +40,11 @@ from tests.support.plans import (
     name_of,
     of,
     one,
+    policy_resources,
 )
 from tests.support.reference import crd_schemas, helm_values
 
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
-CLUSTER_ARN = "arn:aws:eks:eu-west-1:123456789012:cluster/rampart-prod"
-BOUNDARY = "arn:aws:iam::123456789012:policy/rampart-boundary"
 ACME = CertificatesConfig(
     issuer="acme",
     acme_email="platform@example.com",
@@ -106,7 +108,7 @@ def build_acme(on_aws: bool = True) -> Plan:
             default_tags=aws.ProviderDefaultTagsArgs(tags=TAGS),
         )
         acme_aws = AcmeAws(
-            cluster_name="rampart-prod",
+            cluster_name=CLUSTER_NAME,
             cluster_arn=CLUSTER_ARN,
             partition="aws",
             permissions_boundary=BOUNDARY,
@@ -504,20 +506,11 @@ def test_every_resource_uses_the_explicit_providers(plan: str) -> None:
         expected = {"kubernetes": K8S_PROVIDER, "aws": AWS_PROVIDER}[package]
         assert resource["provider"].startswith(expected), resource["urn"]
     rule = catalog.rule("explicit-providers")
-    assert rule.evaluate_stack(policy_view(ALL_PLANS[plan]())) == []
-
-
-def policy_view(plan: Plan) -> list[Resource]:
-    """The plan as the policy rules see it (inputs as properties)."""
-    return [
-        Resource(r["urn"], r["type"], name_of(r), r["inputs"], provider=r.get("provider"))
-        for r in plan.resources
-        if r["custom"]
-    ]
+    assert rule.evaluate_stack(policy_resources(ALL_PLANS[plan]())) == []
 
 
 def test_mesh_rules_pass_on_the_mesh_plan() -> None:
-    resources = policy_view(build_mesh(replicas=2))
+    resources = policy_resources(build_mesh(replicas=2))
     # Stack rules raise NotApplicable when no mesh is found: reaching the assertion proves they ran.
     for name in ("mesh-mtls-strict", "mesh-default-deny"):
         assert catalog.rule(name).evaluate_stack(resources) == [], name
@@ -529,7 +522,7 @@ def test_mesh_rules_pass_on_the_mesh_plan() -> None:
 
 @pytest.mark.parametrize("plan", sorted(ALL_PLANS))
 def test_every_rule_in_the_catalog_passes(plan: str) -> None:
-    resources = policy_view(ALL_PLANS[plan]())
+    resources = policy_resources(ALL_PLANS[plan]())
     for rule in layer_rules():
         try:
             if rule.is_stack_rule:
@@ -542,7 +535,7 @@ def test_every_rule_in_the_catalog_passes(plan: str) -> None:
 
 
 def test_mesh_rules_would_catch_a_weakened_mesh() -> None:
-    resources = policy_view(build_mesh())
+    resources = policy_resources(build_mesh())
     without_root_policies = [r for r in resources if not r.type.startswith("kubernetes:security.istio.io/")]
     assert catalog.rule("mesh-mtls-strict").evaluate_stack(without_root_policies)
     assert catalog.rule("mesh-default-deny").evaluate_stack(without_root_policies)
@@ -551,7 +544,7 @@ def test_mesh_rules_would_catch_a_weakened_mesh() -> None:
 @pytest.mark.parametrize("plan", ["mesh", "self-signed", "acme"])
 def test_namespaces_are_restricted_without_relying_on_exemptions(plan: str) -> None:
     rule = catalog.rule("namespace-pod-security-restricted")
-    namespaces = [r for r in policy_view(ALL_PLANS[plan]()) if r.type == "kubernetes:core/v1:Namespace"]
+    namespaces = [r for r in policy_resources(ALL_PLANS[plan]()) if r.type == "kubernetes:core/v1:Namespace"]
     assert namespaces
     for namespace in namespaces:
         assert rule.evaluate(namespace, {"exemptNamespaces": []}) == [], namespace.object_name

@@ -29,7 +29,8 @@ from components.messaging import amazon_mq as amq
 from components.messaging import operators
 from components.messaging import rabbitmq as mq
 from components.messaging import topology as mt
-from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
+from components.messaging.amazon_mq import MessagingAws
+from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs
 from components.secrets import vault_chart as vault_layer
 from components.targets.aws.handles import NetworkHandle
 from policies import catalog
@@ -44,7 +45,16 @@ from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import Plan
 from rampart.offline.runner import capture
 from tests.support import pod_rules, schemas
-from tests.support.plans import AWS_PROVIDER, K8S_PROVIDER, TAGS, layer_rules, name_of, of, one
+from tests.support.plans import (
+    AWS_PROVIDER,
+    K8S_PROVIDER,
+    TAGS,
+    layer_rules,
+    name_of,
+    network_policies,
+    of,
+    one,
+)
 from tests.support.reference import crd_schemas
 
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
@@ -226,14 +236,6 @@ def bundle(plan: Plan, which: mq.OperatorBundle) -> dict[str, Any]:
     return found
 
 
-def policies_in(plan: Plan, namespace: str) -> dict[str, dict[str, Any]]:
-    return {
-        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
-        for p in of(plan, "NetworkPolicy")
-        if p["inputs"]["metadata"]["namespace"] == namespace
-    }
-
-
 def views(plan: Plan, props: Literal["inputs", "outputs"] = "inputs") -> list[Resource]:
     """The plan as policies see it: inputs for resource rules, outputs for stack rules."""
     return [
@@ -376,7 +378,7 @@ def test_the_operators_namespace_gets_the_platform_baseline(plan: str) -> None:
     assert labels_patch["inputs"]["metadata"]["name"] == "rabbitmq-system"
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels.get("istio-injection") == ("disabled" if plan.endswith("prod") else None)
-    policies = policies_in(found, "rabbitmq-system")
+    policies = network_policies(found, "rabbitmq-system")
     expected = {"default-deny", "allow-dns", "allow-kubernetes-api", "allow-webhooks"}
     assert set(policies) == expected | (
         {"allow-topology-to-broker"} if plan.startswith("kubernetes") else set()
@@ -396,7 +398,7 @@ def test_the_operators_namespace_gets_the_platform_baseline(plan: str) -> None:
 
 
 def test_the_topology_operator_reaches_the_broker_management_api_only() -> None:
-    policies = policies_in(built("kubernetes", False)[0], "rabbitmq-system")
+    policies = network_policies(built("kubernetes", False)[0], "rabbitmq-system")
     (rule,) = policies["allow-topology-to-broker"]["egress"]
     assert policies["allow-topology-to-broker"]["podSelector"] == {"matchLabels": mq.TOPOLOGY_OPERATOR_PODS}
     assert rule["to"] == [
@@ -814,7 +816,7 @@ def test_the_broker_namespace_is_restricted_and_sized_for_the_cluster(prod: bool
 
 
 def test_broker_network_admits_only_clients_the_operator_vault_and_peers() -> None:
-    policies = policies_in(built("kubernetes", True)[0], "messaging")
+    policies = network_policies(built("kubernetes", True)[0], "messaging")
     assert set(policies) == {
         "default-deny",
         "allow-dns",
@@ -860,7 +862,7 @@ def test_broker_network_admits_only_clients_the_operator_vault_and_peers() -> No
 
 def test_explicit_client_namespaces_replace_the_service_names() -> None:
     plan = plan_for(program_for("kubernetes", False, [], client_namespaces=["team-b", "team-a", "team-b"]))
-    (amqps,) = policies_in(plan, "messaging")["allow-amqps"]["ingress"]
+    (amqps,) = network_policies(plan, "messaging")["allow-amqps"]["ingress"]
     assert [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in amqps["from"]] == [
         "team-a",
         "team-b",
@@ -1001,7 +1003,7 @@ def test_the_topology_operator_reaches_amazon_mq_through_a_labelled_connection_s
     assert not of(plan, "RabbitmqCluster") and not of(plan, "User")
     hard = one(plan, "ResourceQuota", namespace="messaging")["inputs"]["spec"]["hard"]
     assert (hard["pods"], hard["persistentvolumeclaims"]) == ("0", "0")
-    assert set(policies_in(plan, "messaging")) == {"default-deny", "allow-dns"}
+    assert set(network_policies(plan, "messaging")) == {"default-deny", "allow-dns"}
 
 
 def test_services_reach_amazon_mq_through_the_mesh_only_from_client_namespaces() -> None:

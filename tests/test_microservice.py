@@ -8,11 +8,14 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import settings as runtime_settings
+from pydantic import ValidationError
 
 from components.mesh.policy import ServiceIdentity
+from components.paved_road import API_ACCESS_ANNOTATION
 from components.paved_road.microservice import MeshBinding, Microservice, MicroserviceArgs
 from components.paved_road.service_network import Peer
 from rampart.config import ServiceSpec, Sizing
+from rampart.config.models import Egress
 from rampart.offline.mocks import PlanMocks
 from rampart.offline.plan import Plan
 from tests.conftest import planned
@@ -124,9 +127,18 @@ def test_pod_is_hardened_to_restricted_and_checkov_baseline() -> None:
 
 
 def test_api_access_is_opt_in() -> None:
+    """The token is mounted only for a service that asks, and then the pod template and the service
+    account carry the opt-in mark the security pack looks for (service-account-token-opt-in)."""
+    default = build()
+    assert pod_spec(default)["automountServiceAccountToken"] is False
+    assert one(default, "ServiceAccount")["automountServiceAccountToken"] is False
+    assert API_ACCESS_ANNOTATION not in (one(default, "ServiceAccount")["metadata"].get("annotations") or {})
     plan = build(ORDERS.model_copy(update={"kubernetes_api_access": True}))
     assert pod_spec(plan)["automountServiceAccountToken"] is True
     assert one(plan, "ServiceAccount")["automountServiceAccountToken"] is True
+    template = one(plan, "Deployment")["spec"]["template"]["metadata"]
+    assert template["annotations"][API_ACCESS_ANNOTATION] == "true"
+    assert one(plan, "ServiceAccount")["metadata"]["annotations"] == {API_ACCESS_ANNOTATION: "true"}
 
 
 def test_network_policies_follow_calls() -> None:
@@ -254,7 +266,7 @@ def test_public_services_admit_the_gateway_and_external_hosts_open_https_egress(
                     {"name": "x", "image": "a:1", "routes": [{"host": "api.example.com", "auth": False}]}
                 ).routes[0]
             ],
-            "egress": ["api.stripe.com"],
+            "egress": [Egress(host="api.stripe.com")],
         }
     )
     plan = build(spec, mesh=MESH)
@@ -328,3 +340,64 @@ def test_every_service_deployment_of_a_stack_waits_for_istiod(stack: str) -> Non
     assert deployments
     for deployment in deployments:
         assert istiod in deployment["dependencies"], deployment["urn"]
+
+
+def test_egress_declares_its_port_protocol_and_private_block() -> None:
+    """`egress:` entries beyond HTTPS/443: the ServiceEntry carries the declared port and protocol and,
+    for a private destination, its block as addresses (resolution NONE); the NetworkPolicy admits
+    exactly those ports, public ones to public addresses only, private ones to their block only."""
+    spec = ServiceSpec.model_validate(
+        {
+            "name": "notifications",
+            "image": "a:1",
+            "egress": [
+                "api.stripe.com",
+                {
+                    "host": "smtp.internal.example.com",
+                    "port": 587,
+                    "protocol": "TCP",
+                    "cidr": "10.100.25.0/24",
+                },
+                {"host": "mq.example.net", "port": 5671, "protocol": "TLS"},
+            ],
+        }
+    )
+    plan = build(spec, mesh=MESH)
+    entries = {
+        r["inputs"]["spec"]["hosts"][0]: r["inputs"]["spec"]
+        for r in plan.custom()
+        if r["type"].endswith(":ServiceEntry")
+    }
+    assert entries["api.stripe.com"]["ports"] == [{"number": 443, "name": "https", "protocol": "TLS"}]
+    assert entries["api.stripe.com"]["resolution"] == "DNS" and "addresses" not in entries["api.stripe.com"]
+    smtp = entries["smtp.internal.example.com"]
+    assert smtp["ports"] == [{"number": 587, "name": "tcp-587", "protocol": "TCP"}]
+    assert smtp["addresses"] == ["10.100.25.0/24"] and smtp["resolution"] == "NONE"
+    assert entries["mq.example.net"]["ports"] == [{"number": 5671, "name": "tls-5671", "protocol": "TLS"}]
+    public, private = one(plan, "NetworkPolicy", "allow-external-https")["spec"]["egress"]
+    assert public["ports"] == [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 5671}]
+    assert (
+        public["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+        and "10.0.0.0/8" in public["to"][0]["ipBlock"]["except"]
+    )
+    assert private == {
+        "to": [{"ipBlock": {"cidr": "10.100.25.0/24"}}],
+        "ports": [{"protocol": "TCP", "port": 587}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"host": "*.example.com", "protocol": "TCP"}, "wildcard"),
+        ({"host": "smtp.example.com", "cidr": "169.254.169.254/32"}, "private destination"),
+        ({"host": "smtp.example.com", "cidr": "8.8.8.0/24"}, "private destination"),
+        ({"host": "smtp.example.com", "port": 0}, "greater than or equal to 1"),
+        ({"host": "smtp.example.com", "protocol": "SMTP"}, "HTTPS"),
+    ],
+)
+def test_bad_egress_entries_are_refused_with_their_key_path(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        ServiceSpec.model_validate({"name": "n", "image": "a:1", "egress": ["ok.example.com", entry]})
+    (error,) = raised.value.errors()
+    assert error["loc"][:2] == ("egress", 1) and message in str(error["msg"])

@@ -30,7 +30,7 @@ from rampart.offline.plan import Plan
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_release_keys
-from tests.support.plans import K8S_PROVIDER, RELEASE, core_problems, name_of, of, one
+from tests.support.plans import K8S_PROVIDER, RELEASE, core_problems, name_of, network_policies, of, one
 from tests.support.reference import crd_schemas, helm_values
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/do-not-leak"
@@ -589,20 +589,12 @@ def test_prometheus_egress_opens_exactly_the_scrape_ports() -> None:
     }
 
 
-def network_policies(plan: Plan) -> dict[str, dict[str, Any]]:
-    return {
-        r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]
-        for r in of(plan, "NetworkPolicy")
-        if r["inputs"]["metadata"]["namespace"] == "monitoring"
-    }
-
-
 def pods(name: str) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}}
 
 
 def test_components_reach_each_other_only_where_they_need_to() -> None:
-    policies = network_policies(build())
+    policies = network_policies(build(), "monitoring")
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     (prometheus,) = policies["allow-prometheus"]["ingress"]
     assert prometheus["from"] == [pods("grafana"), pods("prometheus")]

@@ -9,17 +9,18 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from rampart.config import PlatformConfig
-from rampart.config.models import Database, Queues, Route
+from rampart.config.models import Database, Egress, Queues, Route
 from rampart.offline.plan import Plan
 from rampart.paths import catalog, credentials, gateway, observability, prove
 from rampart.paths.endpoints import Address, Pod
@@ -27,11 +28,12 @@ from rampart.paths.mesh import Mesh, Request
 from rampart.paths.model import Check, PathResult, PathSpec, Proof
 from rampart.paths.network import Network
 from rampart.paths.security_groups import SecurityGroups
-from rampart.paths.workloads import Workload, inventory
+from rampart.paths.workloads import RELEASE, Workload, chart_name, inventory
 from rampart.paths.world import World
 from tests.conftest import planned, stack_config
 from tests.support.harness import platform_plan
 from tests.support.reference import PROJECT_ROOT
+from tests.support.reference import helm_values as helm_values_dir
 
 RAMPART = str(Path(sys.executable).parent / "rampart")
 
@@ -548,11 +550,81 @@ def test_ip_restriction_sees_the_address_that_reaches_kong() -> None:
     assert kong.workload.annotations["traffic.sidecar.istio.io/includeInboundPorts"] == ""
 
 
-def test_dns_needs_a_record_or_external_dns_covering_the_host() -> None:
-    world = World(fragment(), stack_config("prod"))
-    assert gateway.dns(world, "api.example.com").verdict == "refuses"
-    record = res("aws:route53/record:Record", {"name": "api.example.com", "type": "A"})
-    assert gateway.dns(World(fragment(record), stack_config("prod")), "api.example.com").verdict == "allows"
+NLB_DNS = "gw-0123456789abcdef.elb.us-east-1.amazonaws.com"
+
+
+def edge_resources(*, preserve: bool = True, admit: str = "0.0.0.0/0") -> list[dict[str, Any]]:
+    """The program's own NLB in front of Kong (components/gateway/edge_aws.py), as a plan holds it."""
+    tg_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tls/1"
+    lb_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/gw/1"
+    return [
+        res("aws:ec2/securityGroup:SecurityGroup", {"vpcId": "vpc-1"}, id_="sg-nlb"),
+        res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            {
+                "securityGroupId": "sg-nlb",
+                "cidrIpv4": admit,
+                "ipProtocol": "tcp",
+                "fromPort": 443,
+                "toPort": 443,
+            },
+            id_="nlb-in",
+        ),
+        res(
+            "aws:lb/loadBalancer:LoadBalancer",
+            {"loadBalancerType": "network", "internal": False, "securityGroups": ["sg-nlb"]},
+            id_="gw",
+            outputs={"arn": lb_arn, "dnsName": NLB_DNS, "zoneId": "Z26RNL4JYFTOTI"},
+        ),
+        res(
+            "aws:lb/targetGroup:TargetGroup",
+            {"port": 8443, "protocol": "TCP", "targetType": "ip", "preserveClientIp": str(preserve).lower()},
+            id_="tls",
+            outputs={"arn": tg_arn},
+        ),
+        res(
+            "aws:lb/listener:Listener",
+            {
+                "loadBalancerArn": lb_arn,
+                "port": 443,
+                "protocol": "TCP",
+                "defaultActions": [{"type": "forward", "targetGroupArn": tg_arn}],
+            },
+            id_="https",
+        ),
+        res(
+            "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding",
+            {
+                "metadata": {"namespace": "kong", "name": "gateway-proxy-tls"},
+                "spec": {"serviceRef": {"name": "kong-gateway-proxy", "port": 443}, "targetGroupARN": tg_arn},
+            },
+        ),
+    ]
+
+
+def record(name: str, alias: str, zone: str = "Z0PRODRAMPART03") -> dict[str, Any]:
+    return res(
+        "aws:route53/record:Record",
+        {"zoneId": zone, "name": name, "type": "A", "aliases": [{"name": alias, "zoneId": "Z26RNL4JYFTOTI"}]},
+    )
+
+
+def test_dns_needs_a_record_aliasing_the_gateways_load_balancer() -> None:
+    kong = kong_world().plan.resources
+    prod = stack_config("prod")
+    host = "api.example.com"
+
+    def dns(*extra: dict[str, Any]) -> Check:
+        return gateway.dns(World(fragment(*kong, *edge_resources(), *extra), prod), host)
+
+    assert dns().verdict == "refuses"
+    assert dns(record(host, NLB_DNS)).verdict == "allows"
+    # An alias to anything else, or a record in another zone, does not reach the gateway.
+    assert dns(record(host, "other-lb.elb.us-east-1.amazonaws.com")).verdict == "refuses"
+    assert dns(record(host, NLB_DNS, zone="Z0OTHERZONE01")).verdict == "refuses"
+    # Without the gateway's NLB in the plan a record has nothing to point at.
+    lone = World(fragment(*kong, record(host, NLB_DNS)), prod)
+    assert gateway.dns(lone, host).verdict == "refuses"
     external = res(
         "kubernetes:helm.sh/v3:Release",
         {
@@ -561,8 +633,54 @@ def test_dns_needs_a_record_or_external_dns_covering_the_host() -> None:
             "values": {"domainFilters": ["example.com"], "sources": ["ingress"]},
         },
     )
-    assert gateway.dns(World(fragment(external), stack_config("prod")), "api.example.com").verdict == "allows"
-    assert gateway.dns(World(fragment(), stack_config("local")), "api.example.com").verdict == "n/a"
+    assert gateway.dns(World(fragment(external), prod), host).verdict == "allows"
+    assert gateway.dns(World(fragment(), stack_config("local")), host).verdict == "n/a"
+
+
+def test_the_nlb_admits_only_its_source_ranges_and_keeps_the_client_address() -> None:
+    kong = kong_world().plan.resources
+    prod = stack_config("prod")
+    edge = gateway.Gateway(World(fragment(*kong, *edge_resources(admit="198.51.100.0/24")), prod))
+    inside, outside = Address("198.51.100.7"), Address("203.0.113.9")
+    assert edge.load_balancer(inside).verdict == "allows"
+    assert edge.load_balancer(outside).verdict == "refuses"
+    assert edge.arriving_address(inside)[0] == inside
+    # Without preserve_client_ip, ip targets over TCP see the NLB's address.
+    hidden = gateway.Gateway(World(fragment(*kong, *edge_resources(preserve=False)), prod))
+    assert hidden.arriving_address(inside)[0] != inside
+
+
+def kong_release(plan: Plan) -> dict[str, Any]:
+    (release,) = [
+        r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["inputs"].get("chart") == "ingress"
+    ]
+    return release
+
+
+def test_the_client_address_reaches_kongs_ip_restriction_on_the_local_plan() -> None:
+    """What the local plan really sets: the proxy Service keeps client addresses
+    (externalTrafficPolicy Local) and Kong's sidecar leaves its inbound ports alone (the chart's
+    podAnnotations default, includeInboundPorts ""), so the backoffice allowlist sees the client."""
+    world = World(planned("local"), stack_config("local"))
+    kong = gateway.Gateway(world)
+    assert kong.proxy["externalTrafficPolicy"] == "Local"
+    assert kong.workload is not None
+    assert kong.workload.annotations["traffic.sidecar.istio.io/includeInboundPorts"] == ""
+    assert not world.mesh.inbound_captured(kong.workload, 8443).allowed
+    (admin,) = [r for s in world.config.services for r in s.routes if s.name == "backoffice"]
+    client, _ = kong.client(admin.ip_allowlist)
+    assert client is not None
+    seen, why = kong.seen_address(client)
+    assert seen == client, why
+    found = kong.find(admin.host, admin.path)
+    assert found is not None
+    assert [c.verdict for c in kong.plugin_checks(found, seen, why)] == ["allows"]
+    # Were the sidecar to capture Kong's TLS port, every client would be 127.0.0.6.
+    captured = copy.deepcopy(world.plan)
+    values = kong_release(captured)["inputs"]["values"]["gateway"]
+    values["podAnnotations"] = {"traffic.sidecar.istio.io/includeInboundPorts": "*"}
+    recaptured = gateway.Gateway(World(captured, stack_config("local")))
+    assert recaptured.seen_address(client)[0] == Address("127.0.0.6")
 
 
 # --- credentials ----------------------------------------------------------------------------------
@@ -872,6 +990,86 @@ def test_a_monitoring_ingress_flips_exactly_that_scrape() -> None:
     assert flips(planned("local"), mutate) == {(scrape, "network"): ("allows", "refuses")}
 
 
+def test_the_proxy_services_traffic_policy_flips_exactly_the_allowlisted_route() -> None:
+    def mutate(plan: Plan) -> None:
+        # Back to the default (Cluster): kube-proxy SNATs clients to a node address.
+        del kong_release(plan)["inputs"]["values"]["gateway"]["proxy"]["externalTrafficPolicy"]
+
+    route = "route: internet -> backoffice (https://admin.rampart.localtest.me/)"
+    assert flips(planned("local"), mutate) == {(route, "gateway"): ("allows", "refuses")}
+
+
+def test_a_loopback_jwks_uri_flips_exactly_the_routes_that_need_a_token() -> None:
+    def mutate(plan: Plan) -> None:
+        # The local stack's keys fetched from a *.localtest.me URI again: istiod's own loopback.
+        for policy in plan.of_type("kubernetes:security.istio.io/v1:RequestAuthentication"):
+            for rule in policy["inputs"]["spec"]["jwtRules"]:
+                del rule["jwks"]
+                rule["jwksUri"] = "https://auth.rampart.localtest.me/.well-known/jwks.json"
+
+    token_routes = [
+        "route: internet -> orders (https://api.rampart.localtest.me/orders)",
+        "route: internet -> cart (https://api.rampart.localtest.me/cart)",
+        "route: internet -> backoffice (https://admin.rampart.localtest.me/)",
+    ]
+    assert flips(planned("local"), mutate) == {(r, "jwt"): ("allows", "refuses") for r in token_routes}
+
+
+def test_dropping_a_hosts_alias_record_flips_exactly_its_routes() -> None:
+    def mutate(plan: Plan) -> None:
+        plan.resources[:] = [
+            r
+            for r in plan.resources
+            if not (r["type"] == "aws:route53/record:Record" and r["inputs"]["name"].startswith("admin."))
+        ]
+
+    route = "route: internet -> backoffice (https://admin.dev.rampart.example.com/)"
+    assert flips(planned("dev"), mutate, "dev") == {(route, "dns"): ("allows", "refuses")}
+
+
+def broker_group(plan: Plan) -> str:
+    (broker,) = plan.of_type("aws:mq/broker:Broker")
+    (group,) = broker["inputs"]["securityGroups"]
+    return str(group)
+
+
+def test_admitting_the_cluster_group_at_the_broker_flips_exactly_the_non_clients() -> None:
+    plan = planned("dev")
+    cluster_group = SecurityGroups(plan).cluster_group
+
+    def mutate(changed: Plan) -> None:
+        # What the broker's group admitted before issue 14: every pod and node of the cluster.
+        for port in (5671, 443):
+            changed.resources.append(
+                res(
+                    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                    {
+                        "securityGroupId": broker_group(changed),
+                        "referencedSecurityGroupId": cluster_group,
+                        "ipProtocol": "tcp",
+                        "fromPort": port,
+                        "toPort": port,
+                    },
+                    id_=f"cluster-{port}",
+                )
+            )
+
+    flipped = flips(plan, mutate, "dev")
+    non_clients = [r for r in prove(plan, stack_config("dev")).of_kind("broker") if r.spec.expect == "refuse"]
+    assert non_clients
+    assert flipped == {(r.spec.name, "security-groups"): ("refuses", "allows") for r in non_clients}
+
+
+def test_the_topology_operators_security_group_policy_flips_exactly_its_path() -> None:
+    def mutate(plan: Plan) -> None:
+        plan.resources.remove(
+            find(plan, ":SecurityGroupPolicy", "rabbitmq-system", "messaging-topology-operator-pods")
+        )
+
+    path = "broker: messaging-topology-operator -> broker management API (port 443 (topology objects))"
+    assert flips(planned("dev"), mutate, "dev") == {(path, "security-groups"): ("allows", "refuses")}
+
+
 def test_widening_a_services_callers_to_monitoring_shows_in_the_network_layer() -> None:
     """The gap the old call-graph test had: monitoring added to a service's allowed callers."""
 
@@ -896,23 +1094,11 @@ def test_widening_a_services_callers_to_monitoring_shows_in_the_network_layer() 
 
 # The defects of issue 14 the model finds in today's plans, as (path kind, layer): each line says which
 # defect it is. When a component fix lands its entry stops occurring and the test below fails: delete
-# the entry, which turns that layer's check on for good.
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    (
-        "route",
-        "gateway",
-    ): "locally kube-proxy SNATs clients to a node address: the backoffice IP allowlist refuses them",
-    ("route", "jwt"): "locally the JWKS URI resolves to 127.0.0.1 (local stack only)",
-    ("route", "dns"): "no Route 53 record or external-dns for the public hosts (aws stacks)",
-    ("broker", "security-groups"): "Amazon MQ admits the whole cluster security group (aws stacks)",
-}
+# the entry, which turns that layer's check on for good. All of issue 14's have landed.
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 # Layers still known broken somewhere, and why: the hypothesis property below leaves them out. Turn
 # one on (delete its line) when its component fix lands; its KNOWN_DEFECTS entries go with it.
-KNOWN_BROKEN_LAYERS: dict[str, str] = {
-    "gateway": "issue 14: the client address does not reach Kong's ip-restriction (local stack)",
-    "jwt": "issue 14: the local JWKS URI resolves to 127.0.0.1",
-    "dns": "issue 14: public hosts get no Route 53 record",
-}
+KNOWN_BROKEN_LAYERS: dict[str, str] = {}
 
 
 def defects(proof: Proof) -> set[tuple[str, str]]:
@@ -948,9 +1134,6 @@ def test_known_defects_still_occur_somewhere() -> None:
     assert not KNOWN_DEFECTS.keys() - found, sorted(KNOWN_DEFECTS.keys() - found)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 14's defects: see KNOWN_DEFECTS; passes once all component fixes land"
-)
 def test_every_stack_carries_every_declared_path_and_refuses_the_rest(stack: str) -> None:
     proof = prove(planned(stack), stack_config(stack))
     assert proof.ok, proof.verdict_line()
@@ -959,7 +1142,12 @@ def test_every_stack_carries_every_declared_path_and_refuses_the_rest(stack: str
 # --- random catalogs: carried = declared, refused = the rest ---------------------------------------
 
 NAMES = ["alpha", "bravo", "charlie", "delta"]
-EXTERNAL = ["api.stripe.com", "hooks.example.org"]
+EXTERNAL = [
+    Egress(host="api.stripe.com"),
+    Egress(host="hooks.example.org"),
+    # A private destination on its own port and protocol (issue 14: prod's SMTP relay).
+    Egress(host="smtp.internal.example.com", port=587, protocol="TCP", cidr="10.100.25.0/24"),
+]
 
 
 @st.composite
@@ -982,7 +1170,7 @@ def catalogs(draw: st.DrawFn) -> list[dict[str, Any]]:
                 if published
                 else [],
                 "route": draw(st.booleans()),
-                "egress": draw(st.lists(st.sampled_from(EXTERNAL), unique=True, max_size=1)),
+                "egress": draw(st.lists(st.sampled_from(EXTERNAL), unique=True, max_size=2)),
             }
         )
     return services
@@ -1021,10 +1209,7 @@ def assert_declared_equals_carried(proof: Proof, config: PlatformConfig) -> None
     """For the layers already right: every declared path is let through by each of them, every
     undeclared one refused by its required layers."""
     declared_calls = {(s.name, c) for s in config.services for c in s.calls}
-    refused_kinds = {"database", "egress", "internet", "stray", "metadata", "vhost"}
-    if config.target != "aws":
-        # On aws the broker's security group admits the whole cluster group (known defect).
-        refused_kinds.add("broker")
+    refused_kinds = {"database", "egress", "internet", "stray", "metadata", "vhost", "broker"}
     for result in proof.results:
         spec = result.spec
         crossing = [c for c in result.checks if c.layer not in KNOWN_BROKEN_LAYERS]
@@ -1060,10 +1245,15 @@ def test_random_catalogs_on_aws(services: list[dict[str, Any]]) -> None:
     config = variant("dev", services)
     proof = prove(platform_plan(config, "dev"), config)
     assert_declared_equals_carried(proof, config)
-    # Non-clients are kept from the broker by NetworkPolicy and the mesh (its security group is
-    # known-broken: it admits the cluster group).
+    # Non-clients are kept from the broker by its security group (it admits only the clients' pod
+    # groups), and services also by NetworkPolicy and the mesh.
+    clients = {s["name"] for s in services if s["publishes"] or s["consumes"]}
     for result in proof.of_kind("broker"):
+        if result.spec.expect != "refuse":
+            continue
+        assert layer_verdict(result, "security-groups") == "refuses", result.problems
         if "AMQPS" in result.spec.destination and result.spec.source in {s.name for s in config.services}:
+            assert result.spec.source not in clients
             assert (
                 layer_verdict(result, "network") == "refuses"
                 and layer_verdict(result, "mesh-egress") == "refuses"
@@ -1081,13 +1271,19 @@ def rampart(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_command_names_the_broken_path_and_layer_in_its_last_line(tmp_path: Path) -> None:
     export = tmp_path / "plan-local.json"
-    planned("local").write(export)
+    # The local plan with the proxy Service's externalTrafficPolicy dropped: kube-proxy SNATs clients
+    # again, and the backoffice allowlist refuses them.
+    broken = copy.deepcopy(planned("local"))
+    proxy = kong_release(broken)["inputs"]["values"]["gateway"]["proxy"]
+    del proxy["externalTrafficPolicy"]
+    broken.write(export)
     result = rampart("paths", "--file", str(export))
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    # The first broken path of the local stack (issue 14's remaining route defects: the JWKS URI, the
-    # client address behind the sidecar), named with its layer.
-    assert last.startswith("paths FAILED") and " at " in last and "route: internet -> " in last
+    # The broken path, named with its layer.
+    assert (
+        last.startswith("paths FAILED") and "route: internet -> backoffice" in last and " at gateway" in last
+    )
     assert "Traceback" not in result.stdout + result.stderr
     matrix = tmp_path / "paths.json"
     result = rampart("paths", "--file", str(export), "--format", "json", "--out", str(matrix))
@@ -1151,3 +1347,140 @@ def test_inventory_labels_match_the_platforms_own_network_policies() -> None:
         assert any(p in network.selecting(pod, "Ingress") + network.selecting(pod, "Egress") for p in own), (
             key
         )
+
+
+# --- issue 14: Kong's own inbound side, read from the plan's values and the chart's defaults ------
+
+
+def kong_chart_annotations(component: str, release_values: Mapping[str, Any]) -> dict[str, str]:
+    """The pod annotations Helm renders for one alias of the kong chart: the kong chart's default
+    `podAnnotations`, the `ingress` chart's values for the alias over it, the plan's values over
+    both, key by key (Helm merges maps; null deletes). From the reference chart values themselves."""
+    reference = helm_values_dir()
+    kong = yaml.safe_load((reference / "kong" / "values.yaml").read_text())
+    ingress = yaml.safe_load((reference / "kong-ingress" / "values.yaml").read_text())
+    merged: dict[str, Any] = dict(kong.get("podAnnotations") or {})
+    for layer in (ingress.get(component) or {}, release_values.get(component) or {}):
+        for key, value in (layer.get("podAnnotations") or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+    return {key: str(value) for key, value in merged.items()}
+
+
+def kong_release_values(plan: Plan) -> dict[str, Any]:
+    (release,) = [r["inputs"] for r in plan.of_type(RELEASE) if chart_name(r["inputs"]) == "ingress"]
+    return dict(release.get("values") or {})
+
+
+@pytest.mark.parametrize("stack_name", ["local", "prod"])
+def test_kongs_inbound_ports_are_not_captured_and_its_outbound_keeps_the_mesh_identity(
+    stack_name: str,
+) -> None:
+    """Kong chart 3.2.0 sets traffic.sidecar.istio.io/includeInboundPorts "" (no inbound redirection,
+    https://istio.io/latest/docs/reference/config/annotations/): clients, health checks, the
+    controller and Prometheus reach Kong itself, not its sidecar (which STRICT mTLS would make refuse
+    them). Its outbound calls still leave through the sidecar, with the gateway's SPIFFE identity."""
+    plan = planned(stack_name)
+    world = World(plan, stack_config(stack_name))
+    release_values = kong_release_values(plan)
+    proxy, controller = world.workload("kong-gateway"), world.workload("kong-controller")
+    assert proxy is not None and controller is not None and proxy.injected
+    # What the plan really renders, from the charts' own defaults and the plan's values: the model agrees.
+    rendered = kong_chart_annotations("gateway", release_values)
+    assert rendered["traffic.sidecar.istio.io/includeInboundPorts"] == ""
+    assert proxy.annotations == rendered
+    assert controller.annotations == kong_chart_annotations("controller", release_values)
+    inbound = {8443, 8100, 8444, *proxy.ports.values(), *controller.ports.values()}
+    assert {8443, 8100, 8444} <= inbound
+    for workload in (proxy, controller):
+        for port in sorted(inbound & set(workload.ports.values())):
+            decision = world.mesh.inbound_captured(workload, port)
+            assert not decision.allowed, (workload.key, port, decision.reason)
+    # Outbound: the route to each public service is captured and carries the gateway's identity.
+    publics = [s for s in world.config.services if s.routes]
+    assert publics
+    for spec in publics:
+        assert world.mesh.outbound_captured(proxy, spec.port).allowed
+    principal = world.mesh.principal(proxy)
+    assert principal is not None and principal.endswith(f"/ns/{proxy.namespace}/sa/{proxy.service_account}")
+
+    # Mutation: values that bring capture back (includeInboundPorts "*") flip every inbound port.
+    changed = copy.deepcopy(plan)
+    for resource in changed.of_type(RELEASE):
+        if chart_name(resource["inputs"]) == "ingress":
+            gateway_values = resource["inputs"]["values"].setdefault("gateway", {})
+            gateway_values["podAnnotations"] = {"traffic.sidecar.istio.io/includeInboundPorts": "*"}
+    captured = World(changed, stack_config(stack_name))
+    moved = captured.workload("kong-gateway")
+    assert moved is not None
+    assert all(captured.mesh.inbound_captured(moved, port).allowed for port in (8443, 8100, 8444))
+
+
+@pytest.mark.parametrize("stack_name", ["local", "prod"])
+def test_kongs_plaintext_listener_is_not_published(stack_name: str) -> None:
+    """Only 443 is public: the proxy Service has no 80 -> 8000 port and Kong no 8000 listener."""
+    proof = prove(planned(stack_name), stack_config(stack_name))
+    (plain,) = [r for r in proof.results if r.spec.name == "internet: internet -> kong-gateway (port 8000)"]
+    assert plain.ok and plain.check("load-balancer").verdict == "refuses"  # type: ignore[union-attr]
+    # Mutation: the chart's default (http enabled) publishes 80 -> 8000 again.
+    changed = copy.deepcopy(planned(stack_name))
+    for resource in changed.of_type(RELEASE):
+        if chart_name(resource["inputs"]) == "ingress":
+            resource["inputs"]["values"]["gateway"]["proxy"].pop("http")
+    (opened,) = [
+        r
+        for r in prove(changed, stack_config(stack_name)).results
+        if r.spec.name == "internet: internet -> kong-gateway (port 8000)"
+    ]
+    assert opened.check("load-balancer").verdict == "allows"  # type: ignore[union-attr]
+
+
+# --- issue 14: egress on its declared port, to a declared private block ---------------------------
+
+SMTP = "smtp.internal.example.com"
+
+
+def egress_results(proof: Proof, service: str, host: str) -> dict[str, PathResult]:
+    return {
+        r.spec.detail: r
+        for r in proof.of_kind("egress")
+        if r.spec.source == service and r.spec.destination == host
+    }
+
+
+@pytest.mark.parametrize("stack_name", ["local", "prod"])
+def test_the_smtp_relay_is_reached_on_587_in_its_block_and_nothing_else(stack_name: str) -> None:
+    config = stack_config(stack_name)
+    (smtp,) = [d for s in config.services if s.name == "notifications" for d in s.egress if d.host == SMTP]
+    assert (smtp.port, smtp.protocol, smtp.cidr) == (587, "TCP", "10.100.25.0/24")
+    plan = planned(stack_name)
+    found = egress_results(prove(plan, config), "notifications", SMTP)
+    carried = found["TCP 587 in 10.100.25.0/24"]
+    assert carried.spec.expect == "carry" and carried.ok, carried.problems
+    assert {c.layer: c.verdict for c in carried.checks}["mesh-egress"] == "allows"
+    other = found["TCP 588 in 10.100.25.0/24 (undeclared port)"]
+    assert other.ok and {"network", "mesh-egress"} <= set(other.refusing), other.checks
+
+    # Mutation 1, today's ServiceEntry (TLS on 443): the mesh refuses 587.
+    tls_only = copy.deepcopy(plan)
+    for resource in tls_only.resources:
+        spec = (resource["inputs"] or {}).get("spec") or {}
+        if resource["type"].endswith(":ServiceEntry") and spec.get("hosts") == [SMTP]:
+            spec["ports"] = [{"number": 443, "name": "https", "protocol": "TLS"}]
+    broken = egress_results(prove(tls_only, config), "notifications", SMTP)["TCP 587 in 10.100.25.0/24"]
+    assert broken.refusing == ("mesh-egress",), broken.checks
+    # Mutation 2, today's NetworkPolicy (443 to public addresses): the network refuses 587 in 10.100.25.0/24.
+    https_only = copy.deepcopy(plan)
+    for resource in https_only.resources:
+        meta = (resource["inputs"] or {}).get("metadata") or {}
+        if meta.get("name") == "allow-external-https" and meta.get("namespace") == "notifications":
+            resource["inputs"]["spec"]["egress"] = [
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12"]}}],
+                    "ports": [{"protocol": "TCP", "port": 443}],
+                }
+            ]
+    broken = egress_results(prove(https_only, config), "notifications", SMTP)["TCP 587 in 10.100.25.0/24"]
+    assert "network" in broken.refusing, broken.checks

@@ -71,8 +71,9 @@ def test_traffic_policy_and_token_checks_per_service(stack: str) -> None:
 def test_gateway_plugins_on_every_public_route_and_certificates(stack: str) -> None:
     plan = planned(stack)
     kong = release(plan, "ingress")
-    # aws: the NLB; local: NodePort (kind/k3d have no load-balancer implementation).
-    expected = "LoadBalancer" if stack_config(stack).target == "aws" else "NodePort"
+    # aws: ClusterIP behind the program's own NLB (components/gateway/edge_aws.py); local: NodePort
+    # (kind/k3d have no load-balancer implementation).
+    expected = "ClusterIP" if stack_config(stack).target == "aws" else "NodePort"
     assert kong["values"]["gateway"]["proxy"]["type"] == expected
     for spec in stack_config(stack).services:
         ingresses = objects(plan, "Ingress", spec.name)

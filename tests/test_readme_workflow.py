@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from rampart.offline import stateful
+from tests.support.cli import merged
 from tests.support.reference import PROJECT_ROOT
 
 SECTION = "### Adding, changing and removing a service"
@@ -55,15 +56,11 @@ def make(root: Path, command: str) -> subprocess.CompletedProcess[str]:
     re-creating the shared virtualenv when copied files look newer than its stamp."""
     args = command.split()
     environment = {k: v for k, v in os.environ.items() if k not in ("PULUMI_STACK", "MAKEFLAGS", "MAKELEVEL")}
-    return subprocess.run(
+    return merged(
         [args[0], "-s", "-o", STAMP, *args[1:]],
         cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900,
-        check=False,
         env=environment | {"PYTHONPATH": str(root)},
+        timeout=900,
     )
 
 

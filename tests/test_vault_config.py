@@ -26,6 +26,7 @@ from rampart.config.models import Queues, ServiceSpec
 from rampart.offline import values
 from rampart.offline.manifests import to_manifest
 from rampart.offline.plan import Plan
+from rampart.paths import postgres_roles as pr
 from tests.support import schemas
 from tests.support.harness import plan_of
 from tests.support.plans import K8S_PROVIDER
@@ -513,3 +514,79 @@ def test_ca_directory_others_can_write_is_refused(tmp_path: Path) -> None:
     shared.chmod(0o777)
     with pytest.raises(PermissionError, match="writable by nobody else"):
         vc.ca_cert_file(PEM, shared)
+
+
+# --- PostgreSQL 16 role rules: what Vault's admin may do to the users it creates -------------------
+# rampart/paths/postgres_roles.py models https://www.postgresql.org/docs/16/sql-createrole.html,
+# runtime-config-client.html#GUC-CREATEROLE-SELF-GRANT, sql-grant.html, sql-reassign-owned.html,
+# sql-drop-owned.html, sql-droprole.html and functions-admin.html (pg_terminate_backend).
+
+
+def pg_server(self_grant: str = "") -> pr.Server:
+    server = pr.Server()
+    server.add(pr.Role("admin", createrole=True, self_grant=pr.self_grant_options(self_grant)))
+    server.add(pr.Role("root", superuser=True))
+    server.run("admin", ['CREATE ROLE "u" WITH LOGIN;'], "u")
+    server.owned["u"] = {"a table"}
+    return server
+
+
+def test_a_createrole_creator_gets_admin_option_only_unless_createrole_self_grant_says_more() -> None:
+    server = pg_server()
+    assert server.is_admin_of("admin", "u") and not server.has_privs_of("admin", "u")
+    # ADMIN OPTION is enough to drop the role and to grant it, not to touch what it owns.
+    for statement in ('REASSIGN OWNED BY "u" TO "admin";', 'DROP OWNED BY "u";'):
+        with pytest.raises(pr.PgError, match="permission denied"):
+            server.run("admin", [statement], "u")
+    with pytest.raises(pr.PgError, match="depend on it"):
+        server.run("admin", ['DROP ROLE "u";'], "u")
+    # 'inherit' (or an explicit GRANT, which is what the setting does) gives the creator u's privileges.
+    for fixed in (pg_server("set, inherit"), pg_server()):
+        if not fixed.has_privs_of("admin", "u"):
+            fixed.run("admin", ['GRANT "u" TO CURRENT_USER;'], "u")
+        fixed.run("admin", ['REASSIGN OWNED BY "u" TO "admin";', 'DROP OWNED BY "u";', 'DROP ROLE "u";'], "u")
+        assert "u" not in fixed.roles and fixed.owned["admin"] == {"a table"}
+    # 'set' alone gives SET ROLE, not the privileges.
+    assert not pg_server("set").has_privs_of("admin", "u")
+
+
+def test_role_rules_refuse_what_postgres_refuses() -> None:
+    server = pg_server()
+    server.add(pr.Role("other"))
+    with pytest.raises(pr.PgError, match="ADMIN OPTION"):
+        server.run("admin", ['GRANT "other" TO "u";'], "u")  # a role it did not create
+    with pytest.raises(pr.PgError, match="alter role"):
+        server.run("admin", ["ALTER ROLE \"other\" SET role = 'u';"], "u")
+    server.run("admin", ['GRANT "u" TO CURRENT_USER;'], "u")
+    with pytest.raises(pr.PgError, match="circular"):
+        server.run("root", ['GRANT "admin" TO "u";'], "u")  # admin is a member of u: not even a superuser
+    server.run("root", ['GRANT "other" TO "u";'], "u")  # a superuser may
+    with pytest.raises(pr.PgError, match="permission denied to create"):
+        server.run("u", ['CREATE ROLE "x";'], "x")
+    with pytest.raises(ValueError, match="outside the model"):
+        server.run("admin", ["TRUNCATE t;"], "u")
+
+
+def test_the_do_block_swallows_only_duplicate_object() -> None:
+    server = pg_server()
+    block = (
+        'DO $$ BEGIN CREATE ROLE "o" NOLOGIN; GRANT "o" TO CURRENT_USER; '
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+    )
+    server.run("admin", [block, block], "u")  # the second run finds "o" and changes nothing
+    assert server.members[("o", "admin")] == pr.Membership(admin=True, inherit=True, set=True)
+
+
+@pytest.mark.parametrize("self_grant", ["", "set", "set, inherit"])
+def test_vault_revokes_the_users_it_creates_whatever_createrole_self_grant(self_grant: str) -> None:
+    """RDS's master user (CREATEROLE, createrole_self_grant empty) as well as CloudNativePG's admin: the
+    revocation ends the session, hands the user's objects to the owner role and drops the user."""
+    admin = pr.Role("vault_admin", createrole=True, self_grant=pr.self_grant_options(self_grant))
+    creation = vp.database_creation_statements("orders", "orders")
+    revocation = vp.database_revocation_statements("orders", "orders")
+    assert pr.lease_lifecycle(admin, creation, revocation) == pr.Lifecycle(True, True)
+    # Mutation: without the explicit grant, only createrole_self_grant 'inherit' would save it.
+    bare = [s for s in creation if s != 'GRANT "{{name}}" TO CURRENT_USER;']
+    assert len(bare) == len(creation) - 1
+    outcome = pr.lease_lifecycle(admin, bare, revocation)
+    assert outcome.revoked is ("inherit" in self_grant), outcome

@@ -21,7 +21,7 @@ from components.certificates.cert_manager import ACME_ISSUER, CertificatesHandle
 from components.core import netpol
 from components.mesh.istio import MeshHandle
 from components.secrets import vault_chart as v
-from components.secrets.vault_server import AwsKmsSeal, VaultAws, VaultHandle, VaultServer, VaultServerArgs
+from components.secrets.vault_server import AwsKmsSeal, VaultHandle, VaultServer, VaultServerArgs
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
 from policies.rules.kubernetes import DEPLOYMENT, POD
@@ -32,21 +32,23 @@ from tests.support.harness import plan_of
 from tests.support.helm import chart_defaults, unknown_keys
 from tests.support.plans import (
     AWS_PROVIDER,
+    BOUNDARY,
+    CLUSTER_ARN,
     K8S_PROVIDER,
+    POD_IDENTITY,
+    REGION,
     RELEASE,
     TAGS,
     checked_pod_identity,
     layer_rules,
     name_of,
+    network_policies,
     of,
     one,
+    policy_resources,
 )
 from tests.support.reference import crd_schemas, helm_values
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/rampart-prod"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary"
 ISSUER = "rampart-ca"
 MESH = MeshHandle(
     root_namespace="istio-system",
@@ -69,17 +71,6 @@ def certificates_handle(issuer: str = ISSUER) -> CertificatesHandle:
     )
 
 
-def vault_aws() -> VaultAws:
-    return VaultAws(
-        cluster_name="rampart-prod",
-        cluster_arn=CLUSTER_ARN,
-        account_id=ACCOUNT,
-        partition="aws",
-        region=REGION,
-        permissions_boundary=BOUNDARY,
-    )
-
-
 @functools.cache
 def build(
     replicas: int = 1, *, on_aws: bool = False, mesh: bool = False, backend_ports: tuple[int, ...] = ()
@@ -97,7 +88,7 @@ def build(
                 provider=k8s.Provider("k8s"),
                 certificates=certificates_handle(),
                 mesh=MESH if mesh else None,
-                aws=vault_aws() if on_aws else None,
+                aws=POD_IDENTITY if on_aws else None,
                 storage_class="gp3" if on_aws else None,
                 storage_gb=20,
                 backend_ports=backend_ports,
@@ -141,24 +132,6 @@ def at(node: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         node = node[part]
     return node
-
-
-def policy_view(plan: Plan) -> list[Resource]:
-    return [
-        Resource(
-            r["urn"], r["type"], name_of(r), r["inputs"], protect=r["protect"], provider=r.get("provider")
-        )
-        for r in plan.resources
-        if r["custom"]
-    ]
-
-
-def policies_in(plan: Plan, namespace: str) -> dict[str, dict[str, Any]]:
-    return {
-        p["inputs"]["metadata"]["name"]: p["inputs"]["spec"]
-        for p in of(plan, "NetworkPolicy")
-        if p["inputs"]["metadata"]["namespace"] == namespace
-    }
 
 
 # -- the server configuration (pure) ---------------------------------------------------------------------
@@ -339,7 +312,7 @@ def test_vault_serves_tls_only(plan: str) -> None:
         assert "tls_disable" not in config, path
         assert 'tls_cert_file = "/vault/userconfig/vault-tls/tls.crt"' in config
     rule = catalog.rule("vault-tls")
-    (vault_release,) = [r for r in policy_view(PLANS[plan]()) if r.get("chart") == "vault"]
+    (vault_release,) = [r for r in policy_resources(PLANS[plan]()) if r.get("chart") == "vault"]
     assert rule.evaluate(vault_release) == []
 
 
@@ -546,7 +519,7 @@ def test_unseal_role_touches_only_that_key_and_only_for_vaults_service_account()
 def test_without_aws_there_is_no_iam_and_no_seal() -> None:
     plan = build(3)
     assert not [r for r in plan.custom() if r["type"].startswith("aws:")]
-    assert "allow-aws-kms" not in policies_in(plan, "vault")
+    assert "allow-aws-kms" not in network_policies(plan, "vault")
 
 
 # -- Kubernetes objects -------------------------------------------------------------------------------------
@@ -584,7 +557,7 @@ def test_the_operators_default_connection_trusts_the_ca_copy() -> None:
 
 
 def test_vault_network_allows_only_the_operator_peers_and_the_api_server() -> None:
-    policies = policies_in(build(3, on_aws=True), "vault")
+    policies = network_policies(build(3, on_aws=True), "vault")
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     (ingress,) = policies["allow-operator"]["ingress"]
     assert ingress["from"] == [
@@ -609,8 +582,8 @@ def test_vault_network_allows_only_the_operator_peers_and_the_api_server() -> No
 
 
 def test_secret_engines_reach_their_backends_only_when_asked() -> None:
-    assert "allow-secret-engine-backends" not in policies_in(build(3), "vault")
-    (rule,) = policies_in(build(3, mesh=True, backend_ports=(15671, 5432)), "vault")[
+    assert "allow-secret-engine-backends" not in network_policies(build(3), "vault")
+    (rule,) = network_policies(build(3, mesh=True, backend_ports=(15671, 5432)), "vault")[
         "allow-secret-engine-backends"
     ]["egress"]
     assert [p["port"] for p in rule["ports"]] == [5432, 15671]
@@ -618,7 +591,7 @@ def test_secret_engines_reach_their_backends_only_when_asked() -> None:
 
 
 def test_operator_network_reaches_vault_and_the_api_server_only() -> None:
-    policies = policies_in(build(3), "vault-secrets-operator-system")
+    policies = network_policies(build(3), "vault-secrets-operator-system")
     assert set(policies) == {"default-deny", "allow-dns", "allow-to-vault", "allow-kubernetes-api"}
     (to_vault,) = policies["allow-to-vault"]["egress"]
     assert to_vault["to"] == [
@@ -699,7 +672,7 @@ def test_every_resource_uses_the_explicit_providers(plan: str) -> None:
     for resource in PLANS[plan]().custom():
         expected = {"kubernetes": K8S_PROVIDER, "aws": AWS_PROVIDER}[resource["type"].split(":")[0]]
         assert resource["provider"].startswith(expected), resource["urn"]
-    assert catalog.rule("explicit-providers").evaluate_stack(policy_view(PLANS[plan]())) == []
+    assert catalog.rule("explicit-providers").evaluate_stack(policy_resources(PLANS[plan]())) == []
 
 
 def stand_in_workloads() -> list[Resource]:
@@ -712,7 +685,7 @@ def stand_in_workloads() -> list[Resource]:
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_namespace_rules_pass_for_both_namespaces(plan: str) -> None:
-    resources = [*policy_view(PLANS[plan]()), *stand_in_workloads()]
+    resources = [*policy_resources(PLANS[plan]()), *stand_in_workloads()]
     for name in ("namespace-default-deny", "namespace-quota"):
         assert catalog.rule(name).evaluate_stack(resources) == [], name
     # ... and they look at these namespaces: without the baseline both would fail.
@@ -740,12 +713,12 @@ def findings(
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_every_security_rule_passes(plan: str) -> None:
-    assert findings(policy_view(PLANS[plan]()), "security") == {}
+    assert findings(policy_resources(PLANS[plan]()), "security") == {}
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_reliability_rules_pass_for_ha_and_flag_only_standalone(plan: str) -> None:
-    found = findings(policy_view(PLANS[plan]()), "reliability")
+    found = findings(policy_resources(PLANS[plan]()), "reliability")
     # Standalone is for local and dev, where reliability findings are advisory.
     assert list(found) == ([] if plan.endswith("ha") else ["vault-ha-raft"])
 
@@ -753,7 +726,7 @@ def test_reliability_rules_pass_for_ha_and_flag_only_standalone(plan: str) -> No
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_kms_seal_rule_as_the_aws_stacks_configure_it(plan: str) -> None:
     rule = catalog.rule("vault-kms-seal")
-    (vault_release,) = [r for r in policy_view(PLANS[plan]()) if r.get("chart") == "vault"]
+    (vault_release,) = [r for r in policy_resources(PLANS[plan]()) if r.get("chart") == "vault"]
     found = rule.evaluate(vault_release, {"requireKmsSeal": True})
     assert found == (
         [] if plan.startswith("aws") else ["vault-release: no awskms seal: Vault would need manual unsealing"]
@@ -842,3 +815,27 @@ def test_the_reload_script_signals_vault_once_per_change(tmp_path: Any) -> None:
         process.kill()
         process.wait()
     assert calls.read_text().splitlines() == ["-HUP -x vault"]
+
+
+def test_the_rds_ca_bundle_is_mounted_optional_so_pods_start_before_phase_2_delivers_it() -> None:
+    """aws with databases: Vault's pods mount the ConfigMap `rds-ca-bundle` at the path the database
+    connections name (sslrootcert). `optional`: the pods start without it, and the kubelet projects
+    it once the program creates it (https://kubernetes.io/docs/concepts/configuration/configmap/
+    #mounted-configmaps-are-updated-automatically); the StatefulSet is OnDelete, so the volume must be
+    in the pod template from the first install."""
+    server = v.vault_values(
+        3, "hcl", storage_gb=10, storage_class=None, zones_required=True, out_of_mesh=True, database_ca=True
+    )["server"]
+    volume = {
+        "name": v.DATABASE_CA_CONFIGMAP,
+        "configMap": {"name": v.DATABASE_CA_CONFIGMAP, "optional": True},
+    }
+    assert volume in server["volumes"]
+    assert {"name": v.DATABASE_CA_CONFIGMAP, "mountPath": v.DATABASE_CA_DIR, "readOnly": True} in server[
+        "volumeMounts"
+    ]
+    assert f"{v.DATABASE_CA_DIR}/{v.DATABASE_CA_KEY}" == v.DATABASE_CA_FILE
+    plain = v.vault_values(
+        1, "hcl", storage_gb=10, storage_class=None, zones_required=False, out_of_mesh=True
+    )
+    assert volume not in plain["server"]["volumes"]

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.certificates import NAMESPACE, SERVICE_ACCOUNT
 from components.core import charts, labels, netpol, quota, scheduling
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.core.quota import Resources
 from components.targets.aws import iam
@@ -71,12 +71,9 @@ class AcmeAws:
     permissions_boundary: str | None
 
 
-@dataclass(frozen=True)
-class CertificatesArgs:
+@dataclass(frozen=True, kw_only=True)
+class CertificatesArgs(InClusterArgs):
     config: CertificatesConfig
-    provider: k8s.Provider
-    environment: str
-    depends_on: Sequence[pulumi.Resource] = ()
     # Only for the `acme` issuer on EKS: a Pod Identity role for Route 53.
     aws: AcmeAws | None = None
 

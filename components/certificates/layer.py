@@ -24,10 +24,8 @@ def build(ctx: LayerContext, config: CertificatesConfig) -> CertificatesHandle:
         "certificates",
         CertificatesArgs(
             config=config,
-            provider=ctx.provider,
-            environment=ctx.environment,
-            depends_on=ctx.cluster.ready,
             aws=acme,
+            **ctx.in_cluster(),
         ),
         opts=ctx.cloud_opts,
     ).handle

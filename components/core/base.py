@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+
+class InCluster(TypedDict):
+    """Where an in-cluster component goes, as a layer's context fills it in
+    (``LayerContext.in_cluster``) for an :class:`InClusterArgs`: ``Args(..., **ctx.in_cluster())``."""
+
+    provider: k8s.Provider
+    environment: str
+    depends_on: Sequence[pulumi.Resource]
+
+
+class Placement(TypedDict):
+    """:class:`InClusterComponent`'s own keywords, as an :class:`InClusterArgs` gives them."""
+
+    provider: k8s.Provider
+    waits_for: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InClusterArgs:
+    """The arguments every in-cluster component shares; each component's own are keyword-only
+    fields of a subclass."""
+
+    # The cluster's provider: every object names it, none falls back to the ambient kubeconfig.
+    provider: k8s.Provider
+    environment: str
+    # What the component's objects are created after (all of them, with `placement`).
+    depends_on: Sequence[pulumi.Resource] = ()
+
+    def placement(self) -> Placement:
+        """For a component every object of which waits for ``depends_on``:
+        ``super().__init__(type_, name, **args.placement(), opts=opts)``."""
+        return Placement(provider=self.provider, waits_for=self.depends_on)
 
 
 class InClusterComponent(pulumi.ComponentResource):

@@ -8,6 +8,10 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 ENVIRONMENT = "rampart.dev/environment"
 # The label Kubernetes puts on every namespace (since 1.21): selects a namespace by name.
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
+# Every service namespace (the paved road's) carries TIER: SERVICE_TIER, no platform namespace does: the
+# image admission policy's binding and the supply-chain policy select service namespaces by it.
+TIER = "rampart.dev/tier"
+SERVICE_TIER = "service"
 
 PSS_LEVEL = "restricted"
 PSS_LABELS = {f"pod-security.kubernetes.io/{mode}": PSS_LEVEL for mode in ("enforce", "audit", "warn")} | {

@@ -76,6 +76,12 @@ def resources(*, requests: tuple[str, str], limits: tuple[str, str]) -> dict[str
     }
 
 
+def guaranteed(amounts: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """A container's resources with requests equal to limits: the Guaranteed QoS class, evicted last
+    under node pressure (https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/#guaranteed)."""
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
 def containers_total(containers: Sequence[tuple[Resources, int]]) -> dict[str, str]:
     """requests/limits of cpu and memory for ``count`` containers of each declared size."""
     hard: dict[str, str] = {}

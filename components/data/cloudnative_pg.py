@@ -23,7 +23,6 @@ service that declares a database, in that service's own namespace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -31,6 +30,7 @@ import pulumi_kubernetes as k8s
 
 from components.certificates.cert_manager import CertificatesHandle, certificate
 from components.core import charts, labels
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.data import OPERATOR_NAMESPACE as NAMESPACE
 from components.data.names import POSTGRES_PORT, cluster_name, database_name, in_cluster_host
@@ -59,11 +59,9 @@ from components.data.postgres import (
 # -- the operator ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CloudNativePgArgs:
-    environment: str
-    provider: k8s.Provider
-    depends_on: Sequence[pulumi.Resource] = ()
+@dataclass(frozen=True, kw_only=True)
+class CloudNativePgArgs(InClusterArgs):
+    """The operator needs nothing but its place in the cluster."""
 
 
 @dataclass(frozen=True)
@@ -75,19 +73,14 @@ class CloudNativePgHandle:
     ready: list[pulumi.Resource]
 
 
-class CloudNativePgOperator(pulumi.ComponentResource):
+class CloudNativePgOperator(InClusterComponent):
     handle: CloudNativePgHandle
 
     def __init__(
         self, name: str, args: CloudNativePgArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rampart:data:CloudNativePgOperator", name, {}, opts)
+        super().__init__("rampart:data:CloudNativePgOperator", name, **args.placement(), opts=opts)
         replicas = operator_replicas(args.environment)
-
-        def on_cluster(depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
-            # Every Kubernetes object names its provider: none may fall back to the ambient one.
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(depends_on))
-
         created = namespace_baseline(
             name,
             namespace=NAMESPACE,
@@ -95,7 +88,7 @@ class CloudNativePgOperator(pulumi.ComponentResource):
             quota=operator_quota(replicas),
             container_defaults=ContainerDefaults.of(OPERATOR_RESOURCES),
             policies=operator_network_policies(),
-            opts=on_cluster(args.depends_on),
+            opts=self.on_cluster(),
             # Explicit, so that no injection default of the mesh pulls the operator in.
             extra_namespace_labels={"istio-injection": "disabled"},
         )
@@ -105,7 +98,7 @@ class CloudNativePgOperator(pulumi.ComponentResource):
             release_name=RELEASE_NAME,
             namespace=created.name,
             values=operator_values(replicas),
-            opts=on_cluster([*args.depends_on, *created.resources]),
+            opts=self.on_cluster(created.resources),
         )
         self.handle = CloudNativePgHandle(namespace=NAMESPACE, ready=[release])
         self.register_outputs({"namespace": created.name})
@@ -114,8 +107,8 @@ class CloudNativePgOperator(pulumi.ComponentResource):
 # -- a service's database --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PostgresClusterArgs:
+@dataclass(frozen=True, kw_only=True)
+class PostgresClusterArgs(InClusterArgs):
     service: str
     # The service's namespace (named after it); the Cluster and its Services live there.
     namespace: str
@@ -125,11 +118,8 @@ class PostgresClusterArgs:
     admin_password: pulumi.Output[str]
     # Only the internal issuer is used: every name on the certificate is in-cluster.
     certificates: CertificatesHandle
-    provider: k8s.Provider
     operator: CloudNativePgHandle
-    environment: str
-    # The service's namespace and its baseline: everything here is created inside it.
-    depends_on: Sequence[pulumi.Resource] = ()
+    # depends_on: the service's namespace and its baseline, since everything here is created inside it.
     engine_version: str = "16"
     # None: the cluster's default StorageClass.
     storage_class: str | None = None
@@ -152,7 +142,7 @@ class PostgresClusterArgs:
         postgres_image(self.engine_version)
 
 
-class PostgresCluster(pulumi.ComponentResource):
+class PostgresCluster(InClusterComponent):
     # Where Vault and the service connect (the read-write Service), and the database's name.
     host: str
     database: str
@@ -162,13 +152,9 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rampart:data:PostgresCluster", name, {}, opts)
+        super().__init__("rampart:data:PostgresCluster", name, **args.placement(), opts=opts)
         service, namespace = args.service, args.namespace
         common = labels.common(args.environment)
-
-        def on_cluster(depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
-            # Every Kubernetes object names its provider: none may fall back to the ambient one.
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(depends_on))
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=common)
@@ -182,14 +168,14 @@ class PostgresCluster(pulumi.ComponentResource):
             metadata=meta(admin_secret_name(service)),
             type="Opaque",
             string_data={ADMIN_SQL_KEY: sql},
-            opts=on_cluster(args.depends_on),
+            opts=self.on_cluster(),
         )
         policies = [
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy.removeprefix(f'{cluster_name(service)}-')}",
                 metadata=meta(policy),
                 spec=spec,
-                opts=on_cluster(args.depends_on),
+                opts=self.on_cluster(),
             )
             for policy, spec in database_network_policies(service).items()
         ]
@@ -223,9 +209,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 storage_class=args.storage_class,
             ),
             # Pods start with their network, certificate and bootstrap SQL in place.
-            opts=pulumi.ResourceOptions.merge(
-                on_cluster([*args.depends_on, *args.operator.ready, admin, server_certificate, *policies]),
-                pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect),
+            opts=self.on_cluster(
+                [*args.operator.ready, admin, server_certificate, *policies], protect=args.protect
             ),
         )
         self.host = in_cluster_host(service, namespace)

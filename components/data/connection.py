@@ -29,7 +29,9 @@ def database_env(service: str, host: str, port: int = POSTGRES_PORT) -> dict[str
         "PGHOST": qualified(host),
         "PGPORT": str(port),
         "PGDATABASE": database_name(service),
-        # The server refuses plaintext; the client must not try it either.
+        # The server refuses plaintext; the client must not try it either. `require` encrypts but does
+        # not verify the server: the database CA (the platform CA, or the RDS bundle Vault verifies
+        # with) is not yet mounted in service pods, so verify-full would fail. Known gap (issue 14).
         "PGSSLMODE": "require",
         "DATABASE_CREDENTIALS_DIR": road.DATABASE_CREDENTIALS_DIR,
     }

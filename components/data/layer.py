@@ -10,15 +10,16 @@ namespace exists; the servers themselves go into (or next to) the namespaces aft
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components import messaging, secrets
 from components import paved_road as road
-from components import secrets
 from components.certificates.cert_manager import CertificatesHandle
 from components.contract import LayerContext, ServiceNeeds
 from components.core import labels, netpol
@@ -29,10 +30,12 @@ from components.data.rds import ServiceDatabases, ServiceDatabasesArgs
 from components.mesh.istio import MeshHandle
 from components.messaging import rabbitmq
 from components.messaging import topology as mt
-from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs, MessagingAws
+from components.messaging.amazon_mq import MessagingAws
+from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs
 from components.paved_road.layer import ServicesHandle
 from components.secrets.vault_chart import CA_FILE as VAULT_CA_FILE
-from components.targets.aws.handles import NetworkHandle
+from components.secrets.vault_chart import DATABASE_CA_FILE as VAULT_DATABASE_CA_FILE
+from components.targets.aws.handles import AwsContext
 from rampart.config import PlatformConfig, ServiceSpec
 
 
@@ -66,9 +69,27 @@ def database_clients(config: PlatformConfig) -> list[str]:
     return [s.name for s in config.services if s.database] + [secrets.NAMESPACE]
 
 
+def security_group_clients(config: PlatformConfig) -> list[str]:
+    """Workloads whose pods get a security group of their own on aws, which the servers outside the
+    cluster admit: the database clients, the broker's publishers and consumers, and (with a broker)
+    its topology operator. Vault, a database client, is the broker's other management client."""
+    broker = (
+        [*mt.clients(config.services), messaging.TOPOLOGY_OPERATOR_WORKLOAD] if config.uses_queues else []
+    )
+    return list(dict.fromkeys([*database_clients(config), *broker]))
+
+
 def vault_backend_ports(config: PlatformConfig, *, in_cluster: bool) -> list[int]:
     """Where Vault's secrets engines connect: Postgres, and in the cluster the broker's management API."""
     return [POSTGRES_PORT] + ([rabbitmq.MANAGEMENT_PORT] if config.uses_queues and in_cluster else [])
+
+
+def vault_database_ca(config: PlatformConfig, *, on_aws: bool) -> tuple[bool, str | None]:
+    """Whether Vault's pods mount the RDS CA bundle (aws with databases), and its PEM when the stack
+    gives it (``databases.ca_bundle_file``; the config loader requires it with vault.configure)."""
+    mount = on_aws and any(service.database for service in config.services)
+    bundle = config.databases.ca_bundle_file
+    return mount, Path(bundle).read_text() if mount and bundle is not None else None
 
 
 def database_egress(vpc_cidr: str | None) -> netpol.Spec:
@@ -76,36 +97,17 @@ def database_egress(vpc_cidr: str | None) -> netpol.Spec:
 
 
 @dataclass(frozen=True)
-class DataAws:
-    """The aws target's context: where the servers go and who may reach them."""
-
-    network: NetworkHandle
-    cluster_security_group_id: pulumi.Input[str]
-    # service -> its pods' security group; "vault" -> Vault's.
-    pod_security_groups: Mapping[str, pulumi.Input[str]]
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    region: str
-    log_retention_days: int
-    tags: Mapping[str, str]
-    permissions_boundary: str | None
-    opts: pulumi.ResourceOptions
-
-
-@dataclass(frozen=True)
 class DataLayerArgs:
     config: PlatformConfig
-    provider: k8s.Provider
+    # The provider, protection, what to wait for and, on aws, where the servers go (AwsContext) and
+    # who may reach them (the target's pod security groups).
+    context: LayerContext
     certificates: CertificatesHandle
     mesh: MeshHandle
     # service -> its namespace object: its database and credentials go in it.
     namespaces: Mapping[str, pulumi.Resource]
     # service -> the initial password of its database's Vault admin (secret Outputs).
     admin_passwords: Mapping[str, pulumi.Output[str]]
-    aws: DataAws | None
-    # The stack's one protection rule, from the layers' context (LayerContext.protect).
-    protect: bool
-    depends_on: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ class DataHandle:
     """What Vault's configuration needs to manage credentials for the services."""
 
     database_hosts: dict[str, pulumi.Input[str]]
-    # The CA of the database servers' certificates inside Vault's pods; None where Vault cannot
-    # verify them (RDS: its CA bundle is not in Vault's image).
+    # The CA of the database servers' certificates inside Vault's pods; None where the stack gives no
+    # RDS CA bundle (databases.ca_bundle_file, which the loader requires before Vault is configured).
     database_server_ca_file: str | None
     broker: BrokerHandle | None
     ready: list[pulumi.Resource]
@@ -128,13 +130,15 @@ class DataLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rampart:data:DataLayer", name, {}, opts)
         config = args.config
-        protect = args.protect
+        protect = args.context.protect
         with_database = {s.name: s.database.storage_gb for s in config.services if s.database}
         hosts: dict[str, pulumi.Input[str]] = {}
         ready: list[pulumi.Resource] = []
         ca_file: str | None = None
-        if with_database and args.aws is not None:
-            hosts = self._rds(args, with_database, protect)
+        if with_database and args.context.aws is not None:
+            hosts = self._rds(args, args.context.aws, with_database, protect)
+            # Vault verifies RDS against its CA bundle, mounted in its pods (vault_database_ca).
+            ca_file = VAULT_DATABASE_CA_FILE if config.databases.ca_bundle_file is not None else None
         elif with_database:
             hosts, ready = self._cloudnative_pg(args, with_database, protect)
             ca_file = VAULT_CA_FILE
@@ -182,7 +186,7 @@ class DataLayer(pulumi.ComponentResource):
                     lambda found: {key: value for part in found for key, value in part.items()}
                 ),
                 opts=pulumi.ResourceOptions(
-                    parent=self, provider=args.provider, depends_on=[args.namespaces[spec.name]]
+                    parent=self, provider=args.context.provider, depends_on=[args.namespaces[spec.name]]
                 ),
             )
 
@@ -192,7 +196,7 @@ class DataLayer(pulumi.ComponentResource):
         config = args.config
         operator = cnpg.CloudNativePgOperator(
             "cloudnative-pg",
-            cnpg.CloudNativePgArgs(config.environment, args.provider, depends_on=list(args.depends_on)),
+            cnpg.CloudNativePgArgs(**args.context.in_cluster()),
             opts=pulumi.ResourceOptions(parent=self),
         ).handle
         hosts: dict[str, pulumi.Input[str]] = {}
@@ -207,7 +211,7 @@ class DataLayer(pulumi.ComponentResource):
                     storage_gb=databases[service],
                     admin_password=args.admin_passwords[service],
                     certificates=args.certificates,
-                    provider=args.provider,
+                    provider=args.context.provider,
                     operator=operator,
                     environment=config.environment,
                     depends_on=[args.namespaces[service]],
@@ -221,29 +225,30 @@ class DataLayer(pulumi.ComponentResource):
         return hosts, ready
 
     def _rds(
-        self, args: DataLayerArgs, databases: Mapping[str, int], protect: bool
+        self, args: DataLayerArgs, aws: AwsContext, databases: Mapping[str, int], protect: bool
     ) -> dict[str, pulumi.Input[str]]:
-        aws_args, config = args.aws, args.config
-        assert aws_args is not None
+        config, identity = args.config, aws.pod_identity
+        # The workload's own group (the first): the cluster's group is every pod's.
+        own_group = {w: groups[0] for w, groups in args.context.target.pod_security_groups.items()}
         endpoints = ServiceDatabases(
             "databases",
             ServiceDatabasesArgs(
                 environment=config.environment,
                 settings=config.databases,
                 databases=databases,
-                network=aws_args.network,
-                client_security_groups={s: aws_args.pod_security_groups[s] for s in databases},
-                extra_client_security_groups={"vault": aws_args.pod_security_groups["vault"]},
+                network=aws.network,
+                client_security_groups={s: own_group[s] for s in databases},
+                extra_client_security_groups={"vault": own_group[secrets.NAMESPACE]},
                 admin_passwords={s: args.admin_passwords[s] for s in databases},
-                account_id=aws_args.account_id,
-                partition=aws_args.partition,
-                region=aws_args.region,
-                log_retention_days=aws_args.log_retention_days,
-                tags=aws_args.tags,
+                account_id=identity.account_id,
+                partition=identity.partition,
+                region=identity.region,
+                log_retention_days=aws.log_retention_days,
+                tags=aws.tags,
                 protect=protect,
-                permissions_boundary=aws_args.permissions_boundary,
+                permissions_boundary=identity.permissions_boundary,
             ),
-            opts=pulumi.ResourceOptions.merge(aws_args.opts, pulumi.ResourceOptions(parent=self)),
+            opts=pulumi.ResourceOptions.merge(args.context.cloud_opts, pulumi.ResourceOptions(parent=self)),
         ).endpoints
         for service, endpoint in endpoints.items():
             # The mesh lets sidecars out to registered hosts only: register the service's database,
@@ -267,7 +272,7 @@ class DataLayer(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    provider=args.provider,
+                    provider=args.context.provider,
                     depends_on=[args.namespaces[service], *args.mesh.ready],
                 ),
             )
@@ -282,30 +287,37 @@ class DataLayer(pulumi.ComponentResource):
         password = random.RandomPassword(
             "broker-admin", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
         ).result
+        ctx = args.context
         aws_context = None
         opts = pulumi.ResourceOptions(parent=self)
-        if args.aws is not None:
-            cluster_group = args.aws.cluster_security_group_id
+        if ctx.aws is not None:
+            # Each client's own pod group (the first; the cluster's group, which every pod carries,
+            # is never admitted): publishers and consumers to AMQPS, Vault's RabbitMQ engine and the
+            # topology operator to the management API.
+            own_group = {w: groups[0] for w, groups in ctx.target.pod_security_groups.items()}
+            operator = messaging.TOPOLOGY_OPERATOR_WORKLOAD
             aws_context = MessagingAws(
-                network=args.aws.network,
-                amqp_clients={"pods": cluster_group},
-                management_clients={"cluster": cluster_group},
-                tags=args.aws.tags,
+                network=ctx.aws.network,
+                amqp_clients={s: own_group[s] for s in sorted(mt.clients(config.services))},
+                management_clients={
+                    "vault": own_group[secrets.NAMESPACE],
+                    "topology-operator": own_group[operator],
+                },
+                tags=ctx.aws.tags,
+                topology_operator_security_groups=tuple(ctx.target.pod_security_groups[operator]),
             )
-            opts = pulumi.ResourceOptions.merge(args.aws.opts, opts)
+            opts = pulumi.ResourceOptions.merge(ctx.cloud_opts, opts)
         return Messaging(
             "messaging",
             MessagingArgs(
-                environment=config.environment,
                 settings=config.messaging,
                 services=config.services,
-                provider=args.provider,
                 certificates=args.certificates,
                 admin_password=password,
                 aws=aws_context,
                 mesh=args.mesh,
                 protect=protect,
-                depends_on=[*args.depends_on, *args.certificates.ready],
+                **ctx.in_cluster(*args.certificates.ready),
             ),
             opts=opts,
         ).handle
@@ -329,33 +341,11 @@ def build(
         "data",
         DataLayerArgs(
             config=config,
-            provider=ctx.provider,
+            context=ctx,
             certificates=certificates,
             mesh=mesh,
             namespaces=services.namespaces,
             admin_passwords=admin_passwords,
-            aws=_aws(ctx) if ctx.aws else None,
-            protect=ctx.protect,
-            depends_on=ctx.cluster.ready,
         ),
         opts=ctx.opts,
     ).handle
-
-
-def _aws(ctx: LayerContext) -> DataAws:
-    aws = ctx.aws
-    assert aws is not None
-    identity = aws.pod_identity
-    return DataAws(
-        network=aws.network,
-        cluster_security_group_id=aws.cluster_security_group_id,
-        # The workload's own group (the first): the cluster's group is every pod's.
-        pod_security_groups={w: groups[0] for w, groups in ctx.target.pod_security_groups.items()},
-        account_id=identity.account_id,
-        partition=identity.partition,
-        region=identity.region,
-        log_retention_days=aws.log_retention_days,
-        tags=aws.tags,
-        permissions_boundary=identity.permissions_boundary,
-        opts=ctx.cloud_opts,
-    )

@@ -19,6 +19,9 @@ from components.secrets.vault_policies import owner_role
 # The release name makes the operator `cnpg-cloudnative-pg`; its pods carry OPERATOR_PODS.
 RELEASE_NAME = "cnpg"
 CHART = charts.Chart("https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0")
+# The operator's image (the chart's image.repository, tagged with its appVersion): the operator also runs it
+# as each instance pod's bootstrap-controller init container, in the service's namespace.
+OPERATOR_IMAGE = "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0"
 API_VERSION = "postgresql.cnpg.io/v1"
 OPERATOR_PODS = {labels.NAME: "cloudnative-pg", "app.kubernetes.io/instance": RELEASE_NAME}
 # The admission webhook (chart `webhook.port`) and each instance manager's status endpoint (TLS).

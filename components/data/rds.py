@@ -352,7 +352,10 @@ class ServiceDatabase(pulumi.ComponentResource):
             family=family,
             description=f"{common.identifier}: TLS only, SCRAM passwords, connection and slow-query logs",
             tags=common.tags,
-            # Auto-named: a new major's group (a new family) is created before the old one goes.
+            # Auto-named, and keyed by a name without the family: a new major changes `family`, which
+            # replaces the group, create-before-delete (never delete_before_replace): the new family's
+            # group exists before the database switches to it (same `pulumi up`, apply_immediately),
+            # and the old one is deleted once nothing uses it.
             opts=pulumi.ResourceOptions(parent=self),
         )
         if aurora:
@@ -429,6 +432,7 @@ class ServiceDatabase(pulumi.ComponentResource):
                 publicly_accessible=False,
                 ca_cert_identifier=CA_CERTIFICATE,
                 auto_minor_version_upgrade=True,
+                apply_immediately=settings.apply_immediately,
                 copy_tags_to_snapshot=True,
                 tags=common.tags,
                 **_insights_kwargs(args, shared, common),
@@ -449,8 +453,12 @@ class _DatabaseKwargs(TypedDict):
     """What the RDS instance and the Aurora cluster are given alike."""
 
     engine_version: str
-    # A major upgrade happens only when engine_version changes in the stack config: deliberate.
+    # A major upgrade (engine_version to a new major) needs both, from the stack config: RDS refuses a
+    # new major without allow_major_version_upgrade, and without apply_immediately it defers the engine
+    # and parameter-group change to the maintenance window while Pulumi deletes the old group
+    # (docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html).
     allow_major_version_upgrade: bool
+    apply_immediately: bool
     port: int
     db_subnet_group_name: pulumi.Input[str]
     vpc_security_group_ids: list[pulumi.Input[str]]
@@ -471,7 +479,8 @@ def _database_kwargs(args: ServiceDatabasesArgs, shared: _Shared, common: _Commo
     settings = args.settings
     return _DatabaseKwargs(
         engine_version=settings.engine_version,
-        allow_major_version_upgrade=True,
+        allow_major_version_upgrade=settings.allow_major_version_upgrade,
+        apply_immediately=settings.apply_immediately,
         port=POSTGRES_PORT,
         db_subnet_group_name=shared.subnet_group_name,
         vpc_security_group_ids=[common.security_group_id],

@@ -7,8 +7,8 @@ RequestAuthentication, which trusts requests only from the gateway's mesh identi
 (:attr:`GatewayHandle.service_account`). The gateway pods are in the mesh for that reason: their calls
 to services leave through the sidecar as mTLS with the gateway's own SPIFFE identity.
 
-What Kong does at the edge, per route: TLS (cert-manager certificates, HTTP redirected to HTTPS), IP
-allowlist, rate limit, request-size limit, CORS and security response headers.
+What Kong does at the edge, per route: TLS (cert-manager certificates; no plaintext listener: only 443
+is public), IP allowlist, rate limit, request-size limit, CORS and security response headers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from components.core import charts, labels, netpol, quota, security_context
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.gateway import GATEWAY_SERVICE_ACCOUNT, NAMESPACE, RELEASE_NAME
 from components.gateway.routes import (
@@ -69,13 +69,13 @@ GATEWAY_TLS_DIR = f"/etc/secrets/{GATEWAY_CERTIFICATE}"
 
 
 # Kong's container ports (chart defaults) and the controller's.
-PROXY_HTTP_PORT = 8000
 PROXY_TLS_PORT = 8443
 STATUS_PORT = 8100
 ADMIN_PORT = 8444
 WEBHOOK_PORT = 8080
-# The Service's ports (80, 443): each allocates a node port, which the quota counts.
-PROXY_SERVICE_PORTS = 2
+# The Service's ports (443 only: no plaintext listener, see helm_values): each allocates a node port,
+# which the quota counts.
+PROXY_SERVICE_PORTS = 1
 # Where the API server (webhook calls) and load balancer health checks come from: the VPC / node
 # network, whose exact range this layer is not told.
 PRIVATE_RANGES = netpol.RFC1918_RANGES
@@ -91,14 +91,13 @@ SIDECAR_RESOURCES = quota.resources(requests=("100m", "128Mi"), limits=("2", "1G
 # OpenShift's), they only write to their emptyDir prefix and /tmp.
 RUN_AS = 10001
 
-AWS_LB = "service.beta.kubernetes.io/aws-load-balancer"
+# Kong's proxy Service (kong.fullname of the `gateway` alias, "-proxy"): the NLB's targets on aws.
+PROXY_SERVICE = f"{RELEASE_NAME}-gateway-proxy"
 
 
-@dataclass(frozen=True)
-class GatewayArgs:
+@dataclass(frozen=True, kw_only=True)
+class GatewayArgs(InClusterArgs):
     config: GatewayConfig
-    provider: k8s.Provider
-    environment: str
     # Internet-facing NLB through the AWS Load Balancer Controller when True.
     on_aws: bool
     # cert-manager ClusterIssuer of every gateway certificate.
@@ -106,7 +105,6 @@ class GatewayArgs:
     # Mesh sidecar injection labels for the kong namespace.
     injection_labels: dict[str, str]
     services: list[PublicService]
-    depends_on: Sequence[pulumi.Resource] = ()
     # NetworkPolicies other layers need in the kong namespace (the sidecars' span export to Tempo).
     extra_policies: Mapping[str, k8s.networking.v1.NetworkPolicySpecArgs] = field(default_factory=dict)
 
@@ -141,22 +139,6 @@ def _restricted_pod() -> dict[str, Any]:
     }
 
 
-def nlb_annotations() -> dict[str, str]:
-    return {
-        # "external": the AWS Load Balancer Controller (not the legacy in-tree one) builds an NLB.
-        f"{AWS_LB}-type": "external",
-        f"{AWS_LB}-nlb-target-type": "ip",
-        f"{AWS_LB}-scheme": "internet-facing",
-        # ip targets hide the client address unless asked: ip-restriction, per-IP rate limits and
-        # the NetworkPolicy's ipBlocks all need it.
-        f"{AWS_LB}-target-group-attributes": "preserve_client_ip.enabled=true",
-        # Health checks ask Kong whether it is ready rather than whether the port accepts.
-        f"{AWS_LB}-healthcheck-port": str(STATUS_PORT),
-        f"{AWS_LB}-healthcheck-protocol": "http",
-        f"{AWS_LB}-healthcheck-path": "/status/ready",
-    }
-
-
 @dataclass(frozen=True)
 class AdminApiTls:
     """The admin API's mutual TLS: the CA Kong verifies clients with (a PEM known at deploy time), and
@@ -168,11 +150,12 @@ class AdminApiTls:
 
 
 def proxy_service_type(config: GatewayConfig, *, on_aws: bool) -> ServiceType:
-    """The proxy Service's type: the NLB on aws (config validation allows nothing else there); on an
-    existing cluster what the stack configures (NodePort by default: a bare kind/k3d cluster has no
-    load-balancer implementation, and Helm would wait for a LoadBalancer address forever)."""
+    """The proxy Service's type: ClusterIP on aws, where the program's own NLB reaches the pods through
+    a TargetGroupBinding (components/gateway/edge_aws.py); on an existing cluster what the stack
+    configures (NodePort by default: a bare kind/k3d cluster has no load-balancer implementation, and
+    Helm would wait for a LoadBalancer address forever)."""
     if on_aws:
-        return "LoadBalancer"
+        return "ClusterIP"
     return config.service_type or "NodePort"
 
 
@@ -182,11 +165,20 @@ def helm_values(
     """Values of the `ingress` chart: `controller` and `gateway` are two aliases of the kong chart."""
     admin_api = admin_api or AdminApiTls(ca_pem="")
     service_type = proxy_service_type(config, on_aws=on_aws)
-    proxy: dict[str, Any] = {"type": service_type}
+    # Only 443 is public: Kong's plaintext listener is off, so the proxy Service has no port 80 and Kong
+    # no 8000 (kong chart values.yaml `proxy.http.enabled`). A client that tries http:// gets no answer
+    # rather than a redirect; HSTS (route_plugins' response headers) keeps browsers on https.
+    proxy: dict[str, Any] = {"type": service_type, "http": {"enabled": False}}
     if service_type == "LoadBalancer":
         proxy["loadBalancerSourceRanges"] = list(config.source_ranges)
-    if on_aws:
-        proxy["annotations"] = nlb_annotations()
+    if service_type != "ClusterIP":
+        # kube-proxy SNATs external traffic to a node address under the default policy (Cluster);
+        # Local keeps the client's address for NodePort and LoadBalancer Services, so ip-restriction,
+        # per-IP rate limits and the NetworkPolicy's source ranges see the real client. Nodes without
+        # a Kong pod then drop the traffic. https://kubernetes.io/docs/tutorials/services/source-ip/
+        # (On aws the NLB targets pod IPs directly and keeps the address with preserve_client_ip.)
+        # The kong chart renders it from the proxy values (templates/_helpers.tpl, "kong.service").
+        proxy["externalTrafficPolicy"] = "Local"
     return {
         "controller": {
             "replicaCount": CONTROLLER_REPLICAS,
@@ -254,10 +246,10 @@ CONTROLLER_PODS = chart_pods("controller")
 
 
 def allow_proxy_ingress(source_ranges: Sequence[str]) -> netpol.Spec:
-    """Clients in the configured ranges reach Kong's HTTP and TLS listeners (the NLB keeps the
-    client address). Elsewhere a LoadBalancer that SNATs (externalTrafficPolicy Cluster) shows node
-    addresses instead: there only 0.0.0.0/0 lets traffic in."""
-    return netpol.ingress_from(GATEWAY_PODS, netpol.cidrs(source_ranges), PROXY_HTTP_PORT, PROXY_TLS_PORT)
+    """Clients in the configured ranges reach Kong's TLS listener (the only one): the NLB keeps the
+    client address (preserve_client_ip), and elsewhere the proxy Service's externalTrafficPolicy
+    Local does."""
+    return netpol.ingress_from(GATEWAY_PODS, netpol.cidrs(source_ranges), PROXY_TLS_PORT)
 
 
 def allow_health_checks() -> netpol.Spec:
@@ -325,9 +317,7 @@ class Gateway(InClusterComponent):
     handle: GatewayHandle
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            "rampart:gateway:Gateway", name, provider=args.provider, waits_for=args.depends_on, opts=opts
-        )
+        super().__init__("rampart:gateway:Gateway", name, **args.placement(), opts=opts)
         self._name = name
         self._args = args
         common = labels.common(args.environment) | {labels.NAME: RELEASE_NAME}
@@ -478,7 +468,7 @@ class Gateway(InClusterComponent):
         )
         for index, route in enumerate(spec.routes):
             prefix = route_name(spec.name, index)
-            plugins = route_plugins(prefix, route, args.config.default_max_body_mb)
+            plugins = route_plugins(prefix, route, args.config.default_max_body_mb, args.config.replicas)
             # KongPlugin is a CRD the release installs.
             created = [
                 KongPlugin(

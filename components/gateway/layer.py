@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from components.certificates.cert_manager import CertificatesHandle
 from components.contract import LayerContext
-from components.gateway.kong import Gateway, GatewayArgs, GatewayHandle
+from components.gateway.edge_aws import GatewayEdge, GatewayEdgeArgs
+from components.gateway.kong import PROXY_SERVICE, Gateway, GatewayArgs, GatewayHandle
 from components.gateway.routes import PublicService
 from components.mesh.istio import MeshHandle
 from components.observability import NAMESPACE as MONITORING_NAMESPACE
@@ -20,7 +21,7 @@ def build(
     mesh: MeshHandle,
     services: ServicesHandle,
 ) -> GatewayHandle:
-    return Gateway(
+    gateway = Gateway(
         "gateway",
         GatewayArgs(
             config=config.gateway,
@@ -35,7 +36,8 @@ def build(
                 for s in config.services
                 if s.routes
             ],
-            # Kong's proxy is a LoadBalancer Service: the controller behind it goes after it on destroy.
+            # A LoadBalancer proxy Service (or, on aws, the TargetGroupBinding to it) goes before the
+            # load-balancer controller on destroy.
             depends_on=[*mesh.ready, *certificates.ready, *ctx.cluster.load_balancer_ready],
             # Kong's sidecar reports the gateway's spans to Tempo like every service's (issue 14):
             # the namespace's default deny blocks egress too.
@@ -43,4 +45,26 @@ def build(
             extra_policies={"allow-span-export": span_export_egress(MONITORING_NAMESPACE)},
         ),
         opts=ctx.opts,
-    ).handle
+    )
+    hosts = sorted({route.host for s in config.services for route in s.routes})
+    if ctx.aws is not None and hosts:
+        # The config loader requires the hosted zone on aws when any route is public.
+        assert config.certificates.hosted_zone_id is not None
+        GatewayEdge(
+            "gateway-edge",
+            GatewayEdgeArgs(
+                environment=ctx.environment,
+                network=ctx.aws.network,
+                cluster_security_group_id=ctx.aws.cluster_security_group_id,
+                source_ranges=config.gateway.source_ranges,
+                hosts=hosts,
+                hosted_zone_id=config.certificates.hosted_zone_id,
+                namespace=gateway.handle.namespace,
+                proxy_service=PROXY_SERVICE,
+                provider=ctx.provider,
+                binding_after=[gateway, *ctx.cluster.load_balancer_ready],
+                tags=ctx.aws.tags,
+            ),
+            opts=ctx.cloud_opts,
+        )
+    return gateway.handle

@@ -49,7 +49,23 @@ def route_name(service: str, index: int) -> str:
     return f"{service}-route-{index}"
 
 
-def route_plugins(prefix: str, route: Route, default_max_body_mb: int) -> list[KongPluginSpec]:
+def per_node_limit(requests_per_minute: int, gateway_replicas: int) -> int:
+    """What each Kong node allows a client so that all of them together allow at most the declared
+    number. DB-less Kong's ``local`` policy counts in each node's memory
+    (https://developer.konghq.com/plugins/rate-limiting/#strategies), and the load balancer spreads a
+    client's connections over every replica, so N nodes each counting the full limit let N times it
+    through. Rounded down: the total never exceeds the declaration; a client whose connections all land
+    on one node gets a little less (the config loader refuses a limit below the replica count)."""
+    if requests_per_minute < gateway_replicas:
+        raise ValueError(
+            f"requests_per_minute {requests_per_minute} is below the {gateway_replicas} gateway replicas"
+        )
+    return requests_per_minute // gateway_replicas
+
+
+def route_plugins(
+    prefix: str, route: Route, default_max_body_mb: int, gateway_replicas: int = 1
+) -> list[KongPluginSpec]:
     """The route's KongPlugins, in the order Kong's priorities run them anyway."""
     plugins: list[KongPluginSpec] = []
 
@@ -64,11 +80,9 @@ def route_plugins(prefix: str, route: Route, default_max_body_mb: int) -> list[K
             {"origins": list(route.cors_origins), "credentials": True, "methods": list(CORS_METHODS)},
         )
     if route.rate_limit is not None:
-        # DB-less Kong counts per node: `local` (or redis) is all it accepts.
-        add(
-            "rate-limiting",
-            {"minute": route.rate_limit.requests_per_minute, "policy": "local", "limit_by": "ip"},
-        )
+        # DB-less Kong counts per node: `local` (or redis) is all it accepts; each node gets its share.
+        minute = per_node_limit(route.rate_limit.requests_per_minute, gateway_replicas)
+        add("rate-limiting", {"minute": minute, "policy": "local", "limit_by": "ip"})
     add(
         "request-size-limiting",
         {"allowed_payload_size": route.max_body_mb or default_max_body_mb, "size_unit": "megabytes"},
@@ -83,7 +97,7 @@ def route_plugins(prefix: str, route: Route, default_max_body_mb: int) -> list[K
 def ingress_annotations(plugins: Sequence[KongPluginSpec]) -> dict[str, str]:
     return {
         "konghq.com/plugins": ",".join(plugin.name for plugin in plugins),
-        # HTTPS only: plain HTTP gets a permanent redirect.
+        # HTTPS only (the gateway has no plaintext listener at all; the redirect is for any that may).
         "konghq.com/protocols": "https",
         "konghq.com/https-redirect-status-code": "301",
         "konghq.com/strip-path": "false",

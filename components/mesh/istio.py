@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core import charts, labels, netpol, quota, scheduling, security_context
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.core.quota import MESH_PROXY
 from components.mesh import CNI_NAMESPACE, ROOT_NAMESPACE, TRUST_DOMAIN
@@ -26,6 +26,11 @@ from rampart.config.models import Mesh as MeshConfig
 INJECTION_LABELS = {"istio-injection": "enabled"}
 CHART_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_VERSION = "1.30.3"
+# The registry and tag of the images istiod runs and injects (global.hub, global.tag): set, not left to the
+# chart's defaults, so the injected sidecar is exactly PROXY_IMAGE, the one mesh image the service
+# namespaces' image admission policy admits beside the stack's registries (paved_road/admission.py).
+PROXY_HUB = "docker.io/istio"
+PROXY_IMAGE = f"{PROXY_HUB}/proxyv2:{ISTIO_VERSION}"
 # Helm release name -> chart name.
 BASE_RELEASE, CNI_RELEASE, ISTIOD_RELEASE = "istio-base", "istio-cni", "istiod"
 CHARTS = {BASE_RELEASE: "base", CNI_RELEASE: "cni", ISTIOD_RELEASE: "istiod"}
@@ -51,12 +56,9 @@ SIDECAR_RESOURCES = quota.resources(
 )
 
 
-@dataclass(frozen=True)
-class MeshArgs:
+@dataclass(frozen=True, kw_only=True)
+class MeshArgs(InClusterArgs):
     config: MeshConfig
-    provider: k8s.Provider
-    environment: str
-    depends_on: Sequence[pulumi.Resource] = ()
     # meshConfig.extensionProviders, e.g. the tracing backend spans go to.
     extension_providers: Sequence[Mapping[str, Any]] = ()
 
@@ -128,6 +130,8 @@ def istiod_values(
         "meshConfig": mesh_config(config, extension_providers),
         "global": {
             "istioNamespace": ROOT_NAMESPACE,
+            "hub": PROXY_HUB,
+            "tag": ISTIO_VERSION,
             # The chart renders the PDB only when more than one replica runs.
             "defaultPodDisruptionBudget": {"enabled": is_ha(config)},
             "proxy": {"resources": SIDECAR_RESOURCES, "seccompProfile": security_context.RUNTIME_DEFAULT},

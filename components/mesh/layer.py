@@ -17,10 +17,8 @@ def build(
         "mesh",
         MeshArgs(
             config=config,
-            provider=ctx.provider,
-            environment=ctx.environment,
-            depends_on=ctx.cluster.ready,
             extension_providers=extension_providers,
+            **ctx.in_cluster(),
         ),
         opts=ctx.opts,
     ).handle

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from components.core import labels
-from rampart.config.models import Jwt, LoadBalancing, ServiceSpec
+from rampart.config.models import Egress, Jwt, LoadBalancing, ServiceSpec
 
 SECURITY_API = "security.istio.io/v1"
 NETWORKING_API = "networking.istio.io/v1"
@@ -149,7 +149,10 @@ def jwt_objects(spec: ServiceSpec, jwt: Jwt, gateway_principal: str) -> list[Cus
     if not auth_paths:
         return []
     public_paths = sorted({route.path for route in spec.routes if not route.auth} - set(auth_paths))
-    jwt_rule: dict[str, Any] = {"issuer": jwt.issuer, "jwksUri": jwt.jwks_uri, "forwardOriginalToken": True}
+    # Istio: istiod fetches jwksUri itself and hands the keys to the sidecars; an inline jwks is used
+    # as it is, with no fetch (https://istio.io/latest/docs/reference/config/security/jwt/).
+    keys = {"jwks": jwt.jwks} if jwt.jwks is not None else {"jwksUri": jwt.jwks_uri}
+    jwt_rule: dict[str, Any] = {"issuer": jwt.issuer, **keys, "forwardOriginalToken": True}
     if jwt.audiences:
         jwt_rule["audiences"] = list(jwt.audiences)
     authentication = CustomObject(
@@ -246,22 +249,35 @@ def virtual_service(spec: ServiceSpec, namespace: str) -> CustomObject:
     return CustomObject(NETWORKING_API, "VirtualService", spec.name, {"hosts": [host], "http": http})
 
 
+def egress_port(destination: Egress) -> dict[str, Any]:
+    """The ServiceEntry port: HTTPS and TLS are passed on by SNI (Istio's TLS protocol), anything else
+    as TCP. A bare host keeps its historical port (443 named https). https://istio.io/latest/docs/reference/config/networking/service-entry/"""
+    if destination.protocol == "HTTPS" and destination.port == 443:
+        return dict(EGRESS_PORT)
+    protocol = "TCP" if destination.protocol == "TCP" else "TLS"
+    return {
+        "number": destination.port,
+        "name": f"{destination.protocol.lower()}-{destination.port}",
+        "protocol": protocol,
+    }
+
+
 def egress_entries(spec: ServiceSpec) -> list[CustomObject]:
-    """Register each external host (HTTPS) for this namespace only; the mesh is REGISTRY_ONLY."""
-    hosts = list(dict.fromkeys(spec.egress))
-    return [
-        CustomObject(
-            NETWORKING_API,
-            "ServiceEntry",
-            f"{spec.name}-egress-{index}",
-            {
-                "hosts": [host],
-                "location": "MESH_EXTERNAL",
-                "ports": [dict(EGRESS_PORT)],
-                # Istio resolves only exact names through DNS; a wildcard host is passed through by SNI.
-                "resolution": "NONE" if host.startswith("*.") else "DNS",
-                "exportTo": ["."],
-            },
-        )
-        for index, host in enumerate(hosts)
-    ]
+    """Register each external destination for this namespace only, on its declared port and protocol;
+    the mesh is REGISTRY_ONLY. A private destination (``cidr``) lists its block as the entry's
+    addresses and is passed on to the address the application dialled (resolution NONE): Envoy matches
+    it by address and port. A public exact name is resolved through DNS; a wildcard passes by SNI."""
+    unique = list(dict.fromkeys(spec.egress))
+    entries = []
+    for index, destination in enumerate(unique):
+        body: dict[str, Any] = {
+            "hosts": [destination.host],
+            "location": "MESH_EXTERNAL",
+            "ports": [egress_port(destination)],
+            "resolution": "NONE" if destination.host.startswith("*.") or destination.cidr else "DNS",
+            "exportTo": ["."],
+        }
+        if destination.cidr is not None:
+            body["addresses"] = [destination.cidr]
+        entries.append(CustomObject(NETWORKING_API, "ServiceEntry", f"{spec.name}-egress-{index}", body))
+    return entries

@@ -10,3 +10,5 @@ from __future__ import annotations
 NAMESPACE = "messaging"
 # The cluster and messaging-topology operators.
 OPERATOR_NAMESPACE = "rabbitmq-system"
+# The topology operator's Deployment and its pods' app.kubernetes.io/name (its release bundle's).
+TOPOLOGY_OPERATOR_WORKLOAD = "messaging-topology-operator"

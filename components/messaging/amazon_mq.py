@@ -1,9 +1,10 @@
 """Amazon MQ for RabbitMQ: the broker of the aws target, private, in the private subnets, behind a
 security group of its own.
 
-- **Reach**: AMQPS (5671) from the security groups of the services' pods, the management API (443)
-  from those of its platform clients (the topology operator, Vault's RabbitMQ engine). Nothing else:
-  not public, no CIDR rules, and the broker itself opens no connections (no egress rules).
+- **Reach**: AMQPS (5671) from the pod security groups of the services that publish or consume, the
+  management API (443) from those of its platform clients (the topology operator, Vault's RabbitMQ
+  engine). Never the cluster security group, which every pod and node carries. Nothing else: not
+  public, no CIDR rules, and the broker itself opens no connections (no egress rules).
 - **Encryption at rest**: Amazon MQ encrypts RabbitMQ brokers with an AWS-owned key and accepts no
   customer-managed key ("EncryptionOptions ... does not apply to RabbitMQ brokers"), so no
   encryption options are sent: asking for a CMK would be rejected. In transit: AMQPS and HTTPS only
@@ -16,7 +17,7 @@ security group of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -38,17 +39,28 @@ MAINTENANCE_TIME = "06:00"
 
 
 @dataclass(frozen=True)
-class AmazonMqArgs:
-    environment: str
-    settings: MessagingConfig
+class MessagingAws:
+    """The aws target: where Amazon MQ goes and who may reach it."""
+
     network: NetworkHandle
     # label -> security group whose members publish and consume (AMQPS), e.g. the services' pods.
     amqp_clients: Mapping[str, pulumi.Input[str]]
     # label -> security group whose members use the management API (topology operator, Vault).
     management_clients: Mapping[str, pulumi.Input[str]]
+    # Added to every AWS resource (the provider's default tags still apply).
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The groups the topology operator's pods carry (its own first, then the cluster's): its
+    # SecurityGroupPolicy gives them to its pods, whose own group the management API admits.
+    topology_operator_security_groups: Sequence[pulumi.Input[str]] = ()
+
+
+@dataclass(frozen=True)
+class AmazonMqArgs:
+    environment: str
+    settings: MessagingConfig
+    target: MessagingAws
     # A secret Output (pulumi-random): 12 to 250 characters, none of , : =.
     admin_password: pulumi.Output[str]
-    tags: Mapping[str, str]
     protect: bool = False
 
 
@@ -100,7 +112,7 @@ def _security_group(
     ingress, so the separate rules stay."""
     group = aws.ec2.SecurityGroup(
         f"{name}-sg",
-        vpc_id=args.network.vpc_id,
+        vpc_id=args.target.network.vpc_id,
         description=f"Amazon MQ for RabbitMQ ({args.environment}): AMQPS and management from named clients",
         # The broker only answers, and answers need no egress rule (security groups are stateful).
         egress=[],
@@ -108,8 +120,8 @@ def _security_group(
         opts=opts,
     )
     for clients, port, what in (
-        (args.amqp_clients, AMQPS_PORT, "AMQPS"),
-        (args.management_clients, MANAGEMENT_PORT, "Management API"),
+        (args.target.amqp_clients, AMQPS_PORT, "AMQPS"),
+        (args.target.management_clients, MANAGEMENT_PORT, "Management API"),
     ):
         for label in sorted(clients):
             # The broker's side, then the clients' side, as separate rules: inline rules on their
@@ -146,7 +158,7 @@ def _first_instance(
 def amazon_mq(name: str, args: AmazonMqArgs, parent: pulumi.Resource) -> AmazonMqBroker:
     if isinstance(args.admin_password, str):
         raise TypeError("admin_password must be a secret Output (pulumi-random), not a plain str")
-    tags = {**args.tags, "Name": broker_name(args.environment), LAYER_TAG: "messaging"}
+    tags = {**args.target.tags, "Name": broker_name(args.environment), LAYER_TAG: "messaging"}
     child = pulumi.ResourceOptions(parent=parent)
     group = _security_group(name, args, tags, child)
     broker = aws.mq.Broker(
@@ -158,13 +170,24 @@ def amazon_mq(name: str, args: AmazonMqArgs, parent: pulumi.Resource) -> AmazonM
         deployment_mode=deployment_mode(args.settings),
         authentication_strategy="simple",
         publicly_accessible=False,
-        subnet_ids=broker_subnets(args.settings, args.network),
+        subnet_ids=broker_subnets(args.settings, args.target.network),
         security_groups=[group.id],
         # RabbitMQ 3.13 and later: AWS applies patch releases itself, in the maintenance window.
         auto_minor_version_upgrade=True,
         maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
             day_of_week=MAINTENANCE_DAY, time_of_day=MAINTENANCE_TIME, time_zone="UTC"
         ),
+        # KNOWN GAP (issue 15, item 5): the group these logs go to, /aws/amazonmq/broker/<broker-id>/general,
+        # is created by Amazon MQ itself when the broker is created or rebooted with logs on (developer
+        # guide, "Configuring Amazon MQ for ActiveMQ logs": the user who "creates or reboots the broker"
+        # needs logs:CreateLogGroup; RabbitMQ brokers name theirs the same way, DescribeBroker
+        # Logs.GeneralLogGroup), so it has no customer key and never expires. Nothing in one `pulumi up`
+        # can change that with pulumi-aws alone: CreateBroker's Logs takes only booleans (no group name,
+        # terraform-provider-aws#39545 is the open request); the name holds an id AWS assigns at creation,
+        # so our aws.cloudwatch.LogGroup cannot exist first, and one made after the broker fails with
+        # ResourceAlreadyExistsException; turning logs on only after our group exists would need a second
+        # update of this same broker (pending until a reboot, DescribeBroker Logs.Pending) in a second run.
+        # Until then: set retention and a key on that group out of band (PutRetentionPolicy, AssociateKmsKey).
         logs=aws.mq.BrokerLogsArgs(general=True),
         # The one user Amazon MQ creates for RabbitMQ: the administrator the topology operator and
         # Vault's RabbitMQ engine log in as. Services get short-lived users from Vault.

@@ -22,8 +22,8 @@ call for, with nothing lost on the way.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,17 +32,18 @@ import pulumi_kubernetes as k8s
 
 from components.certificates.cert_manager import CertificatesHandle, certificate
 from components.core import labels, netpol
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import (
     Baseline,
     ContainerDefaults,
     namespace_baseline,
 )
 from components.mesh.istio import MeshHandle
-from components.messaging import NAMESPACE, operators
+from components.messaging import NAMESPACE, OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_WORKLOAD, operators
 from components.messaging import amazon_mq as amq
 from components.messaging import topology as mt
 from components.messaging import topology_objects as objects
+from components.messaging.amazon_mq import MessagingAws
 from components.messaging.rabbitmq import (
     AMQP_ENDPOINT,
     AMQPS_PORT,
@@ -59,7 +60,7 @@ from components.messaging.rabbitmq import (
     certificate_names,
     cluster_spec,
 )
-from components.targets.aws.handles import NetworkHandle
+from components.targets.aws import pod_security
 from rampart.config.models import Messaging as MessagingConfig
 from rampart.config.models import ServiceSpec
 
@@ -67,27 +68,14 @@ ADMIN_CREDENTIALS = "rabbitmq-admin"
 ADMIN_USER = amq.ADMIN_USER
 # Amazon MQ's management API, as a connection the topology operator reads (uri/username/password).
 CONNECTION = "rabbitmq-connection"
+# On the topology operator's pod template: which pod security groups its pods were created with.
+SECURITY_GROUPS_ANNOTATION = "rampart.dev/security-groups"
 
 
-@dataclass(frozen=True)
-class MessagingAws:
-    """The aws target: where Amazon MQ goes and who may reach it."""
-
-    network: NetworkHandle
-    # label -> security group of AMQPS clients (the services' pods).
-    amqp_clients: Mapping[str, pulumi.Input[str]]
-    # label -> security group of management API clients (topology operator, Vault).
-    management_clients: Mapping[str, pulumi.Input[str]]
-    # Added to every AWS resource (the provider's default tags still apply).
-    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MessagingArgs:
-    environment: str
+@dataclass(frozen=True, kw_only=True)
+class MessagingArgs(InClusterArgs):
     settings: MessagingConfig
     services: Sequence[ServiceSpec]
-    provider: k8s.Provider
     certificates: CertificatesHandle
     # The administrator's password: a secret Output (pulumi-random, no , : =), never a plain str.
     admin_password: pulumi.Output[str]
@@ -99,8 +87,7 @@ class MessagingArgs:
     client_namespaces: Sequence[str] | None = None
     # Staging and prod: protect (and retain) the broker, its vhosts and queues.
     protect: bool = False
-    # The cluster and cert-manager (both operators' webhooks take certificates from it).
-    depends_on: Sequence[pulumi.Resource] = ()
+    # depends_on: the cluster and cert-manager (both operators' webhooks take certificates from it).
 
 
 @dataclass(frozen=True)
@@ -263,11 +250,8 @@ class Messaging(InClusterComponent):
             amq.AmazonMqArgs(
                 environment=args.environment,
                 settings=args.settings,
-                network=target.network,
-                amqp_clients=target.amqp_clients,
-                management_clients=target.management_clients,
+                target=target,
                 admin_password=args.admin_password,
-                tags=target.tags,
                 protect=args.protect,
             ),
             parent=self,
@@ -275,13 +259,50 @@ class Messaging(InClusterComponent):
         connection = self._connection_secret(baseline, broker.console_url)
         if args.mesh is not None:
             self._mesh_entry(baseline, broker.amqp_endpoints)
+        operator_groups = self._operator_security_groups(topology_operator, target)
         return _Broker(
             management_uri=broker.console_url,
             amqp_endpoints=broker.amqp_endpoints,
             reference=objects.by_connection_secret(CONNECTION),
-            topology_after=[topology_operator, connection],
+            topology_after=[topology_operator, connection, *operator_groups],
             ready=[broker.broker],
         )
+
+    def _operator_security_groups(
+        self, topology_operator: pulumi.Resource, target: MessagingAws
+    ) -> list[pulumi.Resource]:
+        """The topology operator's pods get its pod security group, which Amazon MQ's management API
+        admits. Its bundle creates the namespace and the Deployment together, so the policy comes
+        after them, and a checksum of the groups in the pod template then rolls the pods: only pods
+        created after a SecurityGroupPolicy get its groups (EKS, "Security groups for pods")."""
+        groups = list(target.topology_operator_security_groups)
+        if not groups:
+            return []
+        name, workload = self._name, TOPOLOGY_OPERATOR_WORKLOAD
+        policy = pod_security.security_group_policy(
+            f"{name}-topology-operator-security-groups",
+            workload=workload,
+            namespace=OPERATOR_NAMESPACE,
+            group_ids=groups,
+            environment=self._args.environment,
+            opts=self.on_cluster([topology_operator]),
+        )
+        checksum = pulumi.Output.all(*groups).apply(
+            lambda ids: hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]
+        )
+        rollout = k8s.apps.v1.DeploymentPatch(
+            f"{name}-topology-operator-security-groups-rollout",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=workload, namespace=OPERATOR_NAMESPACE),
+            spec=k8s.apps.v1.DeploymentSpecPatchArgs(
+                template=k8s.core.v1.PodTemplateSpecPatchArgs(
+                    metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                        annotations={SECURITY_GROUPS_ANNOTATION: checksum}
+                    )
+                )
+            ),
+            opts=self.on_cluster([topology_operator, policy]),
+        )
+        return [policy, rollout]
 
     # -- the broker namespace ------------------------------------------------------------------------
 

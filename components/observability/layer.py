@@ -39,8 +39,6 @@ def build(ctx: LayerContext, config: PlatformConfig, mesh: MeshHandle, services:
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
-            environment=ctx.environment,
-            provider=ctx.provider,
             retention=f"{settings.retention_days}d",
             replicas=settings.prometheus_replicas,
             alertmanager_replicas=settings.alertmanager_replicas,
@@ -54,7 +52,6 @@ def build(ctx: LayerContext, config: PlatformConfig, mesh: MeshHandle, services:
             )
             if config.target != "aws"
             else frozenset(),
-            depends_on=ctx.cluster.ready,
             # Per-service monitors, rules and dashboards go into each service's own namespace.
             service_ready={name: [namespace] for name, namespace in services.namespaces.items()},
             # Room for Loki, Tempo and Alloy (one pod per node, on as many nodes as the stack allows),
@@ -62,6 +59,7 @@ def build(ctx: LayerContext, config: PlatformConfig, mesh: MeshHandle, services:
             extra_quota=logs_and_traces_quota(
                 object_storage=ctx.aws is not None, max_nodes=ctx.cluster.max_nodes
             ),
+            **ctx.in_cluster(),
         ),
         opts=ctx.opts,
     ).handle

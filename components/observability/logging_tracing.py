@@ -16,7 +16,6 @@ traces on a PVC on every target (S3 for Tempo is out of scope).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,7 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core import charts, labels, netpol
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.mesh import ROOT_NAMESPACE as MESH_ROOT_NAMESPACE
 from components.observability.logging_charts import (
     ALLOY,
@@ -64,17 +63,14 @@ class LogsAws(PodIdentity):
         return cls(**{f.name: getattr(identity, f.name) for f in fields(PodIdentity)}, protect=protect)
 
 
-@dataclass(frozen=True)
-class LoggingTracingArgs:
-    environment: str
-    provider: k8s.Provider
+@dataclass(frozen=True, kw_only=True)
+class LoggingTracingArgs(InClusterArgs):
     # Created (with its baseline) by the monitoring layer; these components only add their policies.
     namespace: str
     retention_days: int
     # Percent of requests Istio traces.
     trace_sampling: float
     aws: LogsAws | None
-    depends_on: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)
@@ -123,13 +119,7 @@ class LoggingTracing(InClusterComponent):
     def __init__(
         self, name: str, args: LoggingTracingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(
-            "rampart:observability:LoggingTracing",
-            name,
-            provider=args.provider,
-            waits_for=args.depends_on,
-            opts=opts,
-        )
+        super().__init__("rampart:observability:LoggingTracing", name, **args.placement(), opts=opts)
         self._args = args
         ns = args.namespace
 

@@ -35,7 +35,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.core import charts, labels
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.observability import NAMESPACE
 from components.observability import service_objects as objects
@@ -74,10 +74,8 @@ from rampart.config.types import memory_bytes
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
 
 
-@dataclass(frozen=True)
-class MonitoringArgs:
-    environment: str
-    provider: k8s.Provider
+@dataclass(frozen=True, kw_only=True)
+class MonitoringArgs(InClusterArgs):
     # Prometheus TSDB retention (a Prometheus duration).
     retention: str = "15d"
     # Prometheus replicas (2 in prod: an HA pair scraping the same targets).
@@ -93,8 +91,6 @@ class MonitoringArgs:
     # Kubernetes Secret, never into the Helm values. None: alerts stay in Alertmanager's UI only.
     alert_receivers: Mapping[str, Any] | None = None
     services: Sequence[ServiceSpec] = ()
-    # Platform layers everything here waits for.
-    depends_on: Sequence[pulumi.Resource] = ()
     # Per service, what its objects wait for (its namespace): not every service's, which would make
     # each of N services' objects wait on all N namespaces.
     service_ready: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)

@@ -7,6 +7,10 @@
 CREDENTIALS_ROOT = "/var/run/secrets/rampart"
 DATABASE_CREDENTIALS_DIR = f"{CREDENTIALS_ROOT}/database"
 BROKER_CREDENTIALS_DIR = f"{CREDENTIALS_ROOT}/broker"
+# A service that opted in to a Kubernetes API token (`kubernetes_api_access: true`) says so on its
+# ServiceAccount and its pod template, beside `automountServiceAccountToken: true`: the security pack
+# refuses a mounted token in a service namespace without this mark (service-account-token-opt-in).
+API_ACCESS_ANNOTATION = "rampart.dev/kubernetes-api-access"
 
 
 def database_credentials(service: str) -> str:

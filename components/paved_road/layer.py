@@ -12,8 +12,10 @@ from components import gateway
 from components.contract import LayerContext, ServiceNeeds
 from components.mesh.istio import MeshHandle
 from components.mesh.policy import ServiceIdentity
+from components.paved_road.admission import ImageAdmission, ImageRules, platform_images
 from components.paved_road.microservice import MeshBinding, Microservice, MicroserviceArgs
 from components.paved_road.service_network import Peer
+from components.paved_road.team_access import TeamBinding
 from rampart.config import PlatformConfig
 
 # Each service lives in the namespace named after it, under a service account of its name.
@@ -39,6 +41,27 @@ def build(
     ctx: LayerContext, config: PlatformConfig, mesh: MeshHandle, needs: Mapping[str, ServiceNeeds]
 ) -> ServicesHandle:
     peers = {s.name: Peer(name=s.name, namespace=s.name, port=s.port) for s in config.services}
+    # Which images the cluster admits in service namespaces: in place before any service workload.
+    rules = ImageRules.of(
+        ctx.environment,
+        config.supply_chain.allowed_registries if config.supply_chain else None,
+        platform_images(
+            in_cluster_databases=ctx.aws is None and any(s.database for s in config.services),
+            postgres_engine=config.databases.engine_version,
+        ),
+    )
+    admission = (
+        ImageAdmission(
+            "service-images",
+            rules,
+            environment=ctx.environment,
+            provider=ctx.provider,
+            waits_for=ctx.cluster.ready,
+            opts=ctx.opts,
+        ).ready
+        if rules.enforced
+        else []
+    )
     services: dict[str, Microservice] = {}
     for spec in config.services:
         callers = config.callers_of(spec.name)
@@ -56,6 +79,8 @@ def build(
                 extra_policies=dict(contributed.policies),
                 extra_quota=contributed.quota,
                 pod_security_groups=contributed.pod_security_groups,
+                admission=admission,
+                team=TeamBinding(spec.team, config.team(spec.team).group) if spec.team else None,
                 mesh=MeshBinding(
                     trust_domain=mesh.trust_domain,
                     root_namespace=mesh.root_namespace,

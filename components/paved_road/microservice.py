@@ -15,6 +15,7 @@ from components.mesh import policy as mesh_policy
 from components.mesh.policy import ServiceIdentity
 from components.paved_road import service_network, workload
 from components.paved_road.service_network import Peer
+from components.paved_road.team_access import TeamBinding, team_access
 from components.targets.aws.pod_security import security_group_policy
 from rampart.config import ServiceSpec, Sizing
 from rampart.config.models import Jwt
@@ -55,6 +56,10 @@ class MicroserviceArgs:
     extra_quota: Mapping[str, str] = field(default_factory=dict)
     # aws: the security groups the pods carry (security groups for pods): its database admits them.
     pod_security_groups: Sequence[pulumi.Input[str]] = ()
+    # The image admission policy and its binding (admission.py): the workloads are created after them.
+    admission: Sequence[pulumi.Resource] = ()
+    # The team that owns the service: its Role and RoleBinding in the namespace (team_access.py).
+    team: TeamBinding | None = None
 
 
 class Microservice(pulumi.ComponentResource):
@@ -100,22 +105,31 @@ class Microservice(pulumi.ComponentResource):
             )
             | args.extra_policies,
             opts=child,
-            extra_namespace_labels=mesh.injection_labels if mesh else None,
+            extra_namespace_labels={
+                **(mesh.injection_labels if mesh else {}),
+                labels.TIER: labels.SERVICE_TIER,
+            },
         )
         namespace, ns = created.namespace, created.name
         self.namespace_resource = namespace
 
-        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=ns, labels=common)
+        def meta(
+            object_name: str, annotations: Mapping[str, str] | None = None
+        ) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=ns, labels=common, annotations=annotations
+            )
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa",
-            metadata=meta(spec.name),
+            metadata=meta(spec.name, workload.api_access_annotations(spec) or None),
             automount_service_account_token=spec.kubernetes_api_access,
             opts=child,
         )
+        if args.team is not None:
+            team_access(name, team=args.team, namespace=ns, labels=common, opts=child)
         # Pods created before the policy would start without their security groups.
-        before_pods: list[pulumi.Resource] = [account]
+        before_pods: list[pulumi.Resource] = [account, *args.admission]
         if mesh is not None:
             # Istio adds the sidecar in its mutating webhook when a pod is created: a pod created
             # before istiod serves it runs without one (no mTLS, no JWT check) until it is recreated.
@@ -161,12 +175,9 @@ class Microservice(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=spec.name,
-                namespace=ns,
-                labels=common,
-                # The gateway sends to the ClusterIP, so its calls go through the mesh (mTLS, identity).
-                annotations={"ingress.kubernetes.io/service-upstream": "true"} if spec.routes else None,
+            # The gateway sends to the ClusterIP, so its calls go through the mesh (mTLS, identity).
+            metadata=meta(
+                spec.name, {"ingress.kubernetes.io/service-upstream": "true"} if spec.routes else None
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
 
 from components.core import labels, netpol
 from rampart.config import ServiceSpec
+from rampart.config.models import Egress
 
 ISTIOD_XDS_PORT = 15012
 
@@ -45,10 +47,27 @@ def allow_to_mesh_control_plane(root_namespace: str) -> netpol.Spec:
     return netpol.egress_to(None, [netpol.pods_in(root_namespace, {"app": "istiod"})], ISTIOD_XDS_PORT)
 
 
-def allow_external_https() -> netpol.Spec:
-    """Public addresses, for services that call external hosts through the mesh on 443 (the mesh
-    itself admits only the hosts the service declares in `egress:`)."""
-    return netpol.egress_to(None, netpol.cidrs(["0.0.0.0/0"], except_=netpol.NON_PUBLIC_RANGES), 443)
+def allow_external(destinations: Sequence[Egress]) -> netpol.Spec:
+    """What the service's `egress:` declares, port by port: a public host on its port to public
+    addresses only (the mesh admits only the declared names, on their ports); a private destination on
+    its port to its declared block only. Nothing else: other ports, and private space not declared."""
+    public = sorted({d.port for d in destinations if d.cidr is None})
+    private: dict[str, set[int]] = {}
+    for destination in destinations:
+        if destination.cidr is not None:
+            private.setdefault(destination.cidr, set()).add(destination.port)
+    rules = []
+    if public:
+        rules.append(
+            netpol.EgressRule(
+                to=netpol.cidrs(["0.0.0.0/0"], except_=netpol.NON_PUBLIC_RANGES), ports=netpol.tcp(*public)
+            )
+        )
+    rules += [
+        netpol.EgressRule(to=netpol.cidrs([cidr]), ports=netpol.tcp(*sorted(ports)))
+        for cidr, ports in sorted(private.items())
+    ]
+    return netpol.egress(None, rules)
 
 
 def service_policies(
@@ -67,5 +86,6 @@ def service_policies(
     if mesh_root_namespace:
         policies["allow-mesh-control-plane"] = allow_to_mesh_control_plane(mesh_root_namespace)
     if spec.egress:
-        policies["allow-external-https"] = allow_external_https()
+        # The historical name, kept (it still holds every public HTTPS destination).
+        policies["allow-external-https"] = allow_external(spec.egress)
     return policies

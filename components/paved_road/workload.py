@@ -32,6 +32,11 @@ def pod_labels(spec: ServiceSpec, environment: str) -> dict[str, str]:
     )
 
 
+def api_access_annotations(spec: ServiceSpec) -> dict[str, str]:
+    """The opt-in mark of a service whose pods get a Kubernetes API token; none for every other."""
+    return {road.API_ACCESS_ANNOTATION: "true"} if spec.kubernetes_api_access else {}
+
+
 def sidecar_annotations(sidecar: Sidecar) -> dict[str, str]:
     """Size the injected mesh proxy so it fits the namespace quota."""
     return {
@@ -124,7 +129,8 @@ def pod_template(
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             labels=pod_labels(spec, environment),
-            annotations=sidecar_annotations(sidecar) if sidecar else None,
+            annotations=(sidecar_annotations(sidecar) if sidecar else {}) | api_access_annotations(spec)
+            or None,
         ),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=service_account,

@@ -32,23 +32,25 @@ def build_server(
     mesh: MeshHandle,
     *,
     backend_ports: Sequence[int],
+    database_ca: tuple[bool, str | None] = (False, None),
 ) -> VaultHandle:
-    """``backend_ports``: where its secrets engines connect (the data layer's servers)."""
+    """``backend_ports``: where its secrets engines connect (the data layer's servers);
+    ``database_ca``: whether to mount the RDS CA bundle, and its PEM (data.layer.vault_database_ca)."""
     return VaultServer(
         "vault",
         VaultServerArgs(
-            environment=ctx.environment,
             ha_replicas=settings.replicas,
-            provider=ctx.provider,
             certificates=certificates,
             mesh=mesh,
             aws=ctx.aws.pod_identity if ctx.aws else None,
             storage_class=None,
-            depends_on=[*ctx.cluster.ready, *certificates.ready],
             storage_gb=settings.storage_gb,
             pod_security_groups=ctx.target.pod_security_groups.get(secrets.NAMESPACE, []),
             backend_ports=backend_ports,
             protect=ctx.protect,
+            database_ca=database_ca[0],
+            database_ca_pem=database_ca[1],
+            **ctx.in_cluster(*certificates.ready),
         ),
         opts=ctx.cloud_opts,
     ).handle

@@ -38,6 +38,13 @@ CLIENT_CA_CERTIFICATE = "vault-client-ca"
 TLS_DIR = f"/vault/userconfig/{SERVER_CERTIFICATE}"
 CA_FILE = f"{TLS_DIR}/ca.crt"
 DATA_PATH = "/vault/data"
+# The RDS CA bundle (aws): a ConfigMap in Vault's namespace, mounted so the database engine verifies the
+# servers (sslmode=verify-full&sslrootcert=...). Optional in the pod: the pods start before phase 2 puts
+# the bundle there, and the kubelet projects it once it exists (no restart: the StatefulSet is OnDelete).
+DATABASE_CA_CONFIGMAP = "rds-ca-bundle"
+DATABASE_CA_KEY = "ca.pem"
+DATABASE_CA_DIR = f"/vault/userconfig/{DATABASE_CA_CONFIGMAP}"
+DATABASE_CA_FILE = f"{DATABASE_CA_DIR}/{DATABASE_CA_KEY}"
 AUDIT_PATH = "/vault/audit"
 # The server command rewrites these words in the config with sed (chart `vault.args`): none may appear.
 CHART_PLACEHOLDERS = ("HOST_IP", "POD_IP", "HOSTNAME", "API_ADDR", "TRANSIT_ADDR", "RAFT_ADDR")
@@ -196,8 +203,9 @@ def check_replicas(replicas: int) -> None:
         raise ValueError(f"ha_replicas {replicas}: raft needs 1 (standalone) or at least 3 (a quorum)")
 
 
-def _server_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The certificate, and /tmp: the server command copies its config there before starting."""
+def _server_volumes(database_ca: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The certificate, and /tmp: the server command copies its config there before starting; with
+    ``database_ca`` the RDS CA bundle (see DATABASE_CA_CONFIGMAP)."""
     volumes: list[dict[str, Any]] = [
         # 0440: the key is readable by the pod's group (fsGroup) only.
         {"name": SERVER_CERTIFICATE, "secret": {"secretName": SERVER_CERTIFICATE, "defaultMode": 0o440}},
@@ -207,6 +215,11 @@ def _server_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         {"name": SERVER_CERTIFICATE, "mountPath": TLS_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # nosec B108 # noqa: S108 - an emptyDir, not the host's /tmp
     ]
+    if database_ca:
+        volumes.append(
+            {"name": DATABASE_CA_CONFIGMAP, "configMap": {"name": DATABASE_CA_CONFIGMAP, "optional": True}}
+        )
+        mounts.append({"name": DATABASE_CA_CONFIGMAP, "mountPath": DATABASE_CA_DIR, "readOnly": True})
     return volumes, mounts
 
 
@@ -252,14 +265,16 @@ def vault_values(
     storage_class: str | None,
     zones_required: bool,
     out_of_mesh: bool,
+    database_ca: bool = False,
 ) -> dict[str, Any]:
-    """Values of the vault chart. ``config`` is the server HCL (see :func:`server_hcl`)."""
+    """Values of the vault chart. ``config`` is the server HCL (see :func:`server_hcl`); ``database_ca``
+    mounts the RDS CA bundle (aws)."""
     check_replicas(replicas)
     ha = is_ha(replicas)
     storage: dict[str, Any] = {"enabled": True, "size": f"{storage_gb}Gi"}
     if storage_class is not None:
         storage["storageClass"] = storage_class
-    volumes, mounts = _server_volumes()
+    volumes, mounts = _server_volumes(database_ca)
     server: dict[str, Any] = {
         "image": {"repository": VAULT_IMAGE_REPOSITORY, "tag": VAULT_IMAGE_TAG},
         "resources": SERVER_RESOURCES,
@@ -267,7 +282,9 @@ def vault_values(
         # system:auth-delegator: the kubernetes auth method reviews service-account tokens.
         "authDelegator": {"enabled": True},
         "dataStorage": storage | {"mountPath": DATA_PATH},
-        # The audit device (configured later) writes here; audit logs outlive pods.
+        # No audit device writes here any more (Vault audits to stdout, shipped to Loki: see
+        # vault_config). The volume stays: a StatefulSet's volumeClaimTemplates cannot change in
+        # place, so removing it would fail every upgrade of a running Vault.
         "auditStorage": storage | {"mountPath": AUDIT_PATH},
         # Volumes stay when the StatefulSet is deleted or scaled down: they hold the raft data.
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},

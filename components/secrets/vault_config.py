@@ -1,10 +1,11 @@
 """Vault's configuration layer, applied once Vault is initialised and reachable, and the Vault Secrets
 Operator (VSO) objects that deliver each service's credentials into its namespace.
 
-Inside Vault: an audit device; Kubernetes auth; a KV v2 mount; the database engine with one
-connection and one dynamic role per service database; the RabbitMQ engine with one role per service
-that uses queues; per service a policy (:mod:`components.secrets.vault_policies`) and an auth role bound to
-exactly its service account in exactly its namespace, for tokens with the ``vault`` audience only.
+Inside Vault: an audit device (stdout, shipped to Loki); Kubernetes auth; a KV v2 mount; the
+database engine with one connection and one dynamic role per service database; the RabbitMQ
+engine with one role per service that uses queues; per service a policy
+(:mod:`components.secrets.vault_policies`) and an auth role bound to exactly its service account in
+exactly its namespace, for tokens with the ``vault`` audience only.
 
 In each service's namespace: a VaultAuth (that service account, that role) and a VaultDynamicSecret
 per credential, written to ``<service>-db-credentials`` / ``<service>-broker-credentials``; VSO
@@ -33,12 +34,11 @@ import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from components.core import labels
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.data.names import ADMIN_USER, database_name
 from components.messaging.topology import Grant
 from components.secrets import vault_policies as vp
 
-AUDIT_LOG = "/vault/audit/audit.log"  # the chart's auditStorage volume is mounted at /vault/audit
 KUBERNETES_AUTH = "kubernetes"
 # Service-account tokens VSO requests for a service carry this audience and nothing else; the auth
 # roles accept no other, so a token minted for another audience (the API server's) cannot log in.
@@ -73,8 +73,8 @@ class VaultService:
         return bool(self.broker_grants)
 
 
-@dataclass(frozen=True)
-class VaultConfigArgs:
+@dataclass(frozen=True, kw_only=True)
+class VaultConfigArgs(InClusterArgs):
     # https://vault.vault.svc:8200 in the cluster, or a port-forward for the operator.
     address: str
     # A secret Output (`pulumi config set --secret`, config.require_secret): a plain str is refused.
@@ -87,16 +87,13 @@ class VaultConfigArgs:
     # service -> Postgres host:port, and the secret admin password the data layer provisions.
     database_hosts: Mapping[str, pulumi.Input[str]]
     database_admin_password: Mapping[str, pulumi.Input[str]]
-    # The CA of the database servers' certificates, as a file in Vault's pods (None: TLS unverified).
+    # The CA of the database servers' certificates, as a file in Vault's pods (required with databases).
     database_server_ca_file: str | None
     # (management URI, username, secret password), or None where no service uses queues.
     broker: tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]] | None
     vso_namespace: str
     vault_connection: str
-    provider: k8s.Provider
-    environment: str
-    # What the VSO objects wait for: the services' namespaces, the VSO release (its CRDs).
-    depends_on: Sequence[pulumi.Resource] = ()
+    # depends_on: the services' namespaces, the VSO release (its CRDs), which the VSO objects wait for.
     # The name Vault's certificate must carry, whatever the route: its in-cluster name, also through a
     # port-forward to 127.0.0.1 (Go's TLS verifies ServerName, not the dialled host). None: the address's.
     tls_server_name: str | None = None
@@ -124,16 +121,12 @@ def broker_secret(service: str) -> str:
     return f"{service}-broker-credentials"
 
 
-def connection_url(host: str, database: str, server_ca_file: str | None) -> str:
-    """verify-full against ``server_ca_file`` (a path inside Vault's pods): Vault checks the server
-    certificate and its name. Without a CA file TLS is still required, but the server is not verified
-    (RDS: its CA bundle is not in Vault's image; mount it and pass its path to verify)."""
+def connection_url(host: str, database: str, server_ca_file: str) -> str:
+    """verify-full against ``server_ca_file`` (a path inside Vault's pods: the platform CA for
+    CloudNativePG, the RDS CA bundle on aws): Vault checks the server certificate and its name before
+    it sends the admin password (https://www.postgresql.org/docs/current/libpq-ssl.html)."""
     url = f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}/{database}"
-    return (
-        f"{url}?sslmode=verify-full&sslrootcert={server_ca_file}"
-        if server_ca_file
-        else f"{url}?sslmode=require"
-    )
+    return f"{url}?sslmode=verify-full&sslrootcert={server_ca_file}"
 
 
 def check(args: VaultConfigArgs) -> None:
@@ -161,6 +154,11 @@ def check(args: VaultConfigArgs) -> None:
             problems.append(f"{service.name}: has a database but no entry in database_hosts")
         if service.database and service.name not in args.database_admin_password:
             problems.append(f"{service.name}: has a database but no entry in database_admin_password")
+        if service.database and not args.database_server_ca_file:
+            problems.append(
+                f"{service.name}: has a database but no database_server_ca_file: Vault would send the "
+                "admin password to a server it has not verified (aws: databases.ca_bundle_file)"
+            )
         if service.uses_broker and args.broker is None:
             problems.append(f"{service.name}: uses queues but no broker is configured")
     if problems:
@@ -229,13 +227,7 @@ class VaultConfiguration(InClusterComponent):
     handle: VaultConfigHandle
 
     def __init__(self, name: str, args: VaultConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            "rampart:secrets:VaultConfiguration",
-            name,
-            provider=args.provider,
-            waits_for=args.depends_on,
-            opts=opts,
-        )
+        super().__init__("rampart:secrets:VaultConfiguration", name, **args.placement(), opts=opts)
         check(args)
         self._name = name
         self._args = args
@@ -253,19 +245,13 @@ class VaultConfiguration(InClusterComponent):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        vault.Audit(
-            f"{name}-audit",
-            type="file",
-            path="file",
-            options={"file_path": AUDIT_LOG},
-            description="Every request and response, HMAC'd; Vault refuses requests it cannot audit.",
-            opts=self._in_vault(),
-        )
-        # The same entries on stdout, which Alloy ships to Loki (labelled log_type=vault_audit). With
-        # two devices Vault answers as long as one of them records the request, so a full audit
-        # volume no longer stops every request. file_path "stdout": the file device's documented
-        # stream. https://developer.hashicorp.com/vault/docs/audit/file,
-        # https://developer.hashicorp.com/vault/docs/audit#blocked-audit-devices
+        # The one audit device writes to stdout (file_path "stdout", the file device's documented
+        # stream), which Alloy ships to Loki (labelled log_type=vault_audit): Loki's retention keeps it,
+        # the kubelet's container-log rotation bounds what stays on the node. No device writes to a
+        # file on a volume: Vault's file device never rotates, and once its volume is full Vault
+        # refuses every request it cannot audit. https://developer.hashicorp.com/vault/docs/audit/file,
+        # https://developer.hashicorp.com/vault/docs/audit#blocked-audit-devices,
+        # https://kubernetes.io/docs/concepts/cluster-administration/logging/#log-rotation
         vault.Audit(
             f"{name}-audit-stdout",
             type="file",
@@ -379,7 +365,7 @@ class VaultConfiguration(InClusterComponent):
             allowed_roles=[svc],
             postgresql=vault.database.SecretBackendConnectionPostgresqlArgs(
                 connection_url=pulumi.Output.from_input(args.database_hosts[svc]).apply(
-                    lambda host: connection_url(host, database_name(svc), args.database_server_ca_file)
+                    lambda host: connection_url(host, database_name(svc), args.database_server_ca_file or "")
                 ),
                 username=ADMIN_USER,
                 password=password,

@@ -156,6 +156,12 @@ def database_creation_statements(service: str, database: str) -> list[str]:
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {TABLE_PRIVILEGES} ON TABLES TO {owner};",
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO {owner};",
         f"CREATE ROLE {user} WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}';",
+        # PostgreSQL 16+ gives the creator of a role only ADMIN OPTION on it (unless its
+        # createrole_self_grant says more, which RDS's master user does not): revocation's
+        # pg_terminate_backend, REASSIGN OWNED and DROP OWNED need the user's privileges. The explicit
+        # grant does what createrole_self_grant = 'set, inherit' would, on RDS and CloudNativePG alike
+        # (rampart/paths/postgres_roles.py models it).
+        f"GRANT {user} TO CURRENT_USER;",
         f'GRANT CONNECT ON DATABASE "{database}" TO {user};',
         f"GRANT {owner} TO {user};",
         f"ALTER ROLE {user} SET role = '{owner_role(database)}';",

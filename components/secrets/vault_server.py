@@ -33,13 +33,15 @@ import pulumi_kubernetes as k8s
 
 from components.certificates.cert_manager import CertificatesHandle, certificate
 from components.core import charts, labels
-from components.core.base import InClusterComponent
+from components.core.base import InClusterArgs, InClusterComponent
 from components.core.namespace_baseline import Baseline, ContainerDefaults, namespace_baseline
 from components.mesh.istio import MeshHandle
 from components.secrets import NAMESPACE, OPERATOR_NAMESPACE, SERVICE_ACCOUNT
 from components.secrets.vault_chart import (
     ADDRESS,
     CLIENT_CA_CERTIFICATE,
+    DATABASE_CA_CONFIGMAP,
+    DATABASE_CA_KEY,
     OPERATOR_CHART,
     OPERATOR_RELEASE,
     OPERATOR_RESOURCES,
@@ -73,12 +75,10 @@ CONNECTION_NAME = "default"
 VaultAws = PodIdentity
 
 
-@dataclass(frozen=True)
-class VaultServerArgs:
-    environment: str
+@dataclass(frozen=True, kw_only=True)
+class VaultServerArgs(InClusterArgs):
     # 1: standalone raft (local, dev); 3 or more: HA raft.
     ha_replicas: int
-    provider: k8s.Provider
     # Must name a private CA issuer: ACME cannot sign in-cluster names, and its Secrets carry no ca.crt.
     certificates: CertificatesHandle
     # Vault and the operator stay out of the mesh (see the module docstring); with a mesh installed
@@ -88,7 +88,6 @@ class VaultServerArgs:
     aws: VaultAws | None
     # None: the cluster's default StorageClass.
     storage_class: str | None
-    depends_on: Sequence[pulumi.Resource] = ()
     # Size of each server's raft volume, and of its audit log volume.
     storage_gb: int = 10
     # Ports the secrets engines connect to (Postgres 5432, RabbitMQ management 15671, ...), on the
@@ -99,6 +98,10 @@ class VaultServerArgs:
     pod_security_groups: Sequence[pulumi.Input[str]] = ()
     # The stack's one protection rule (LayerContext.protect): keeps the unseal key through a destroy.
     protect: bool = False
+    # aws with databases: mount the RDS CA bundle (vault_chart.DATABASE_CA_CONFIGMAP), and its PEM when
+    # the stack gives it (databases.ca_bundle_file); Vault's database connections verify against it.
+    database_ca: bool = False
+    database_ca_pem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,7 @@ class VaultServer(InClusterComponent):
     unseal_role: iam.PodIdentityRole | None
 
     def __init__(self, name: str, args: VaultServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            "rampart:secrets:VaultServer", name, provider=args.provider, waits_for=args.depends_on, opts=opts
-        )
+        super().__init__("rampart:secrets:VaultServer", name, **args.placement(), opts=opts)
         check_replicas(args.ha_replicas)
         self._args = args
         self.unseal_key, self.unseal_role = None, None
@@ -185,7 +186,21 @@ class VaultServer(InClusterComponent):
             storage_class=args.storage_class,
             zones_required=args.aws is not None,
             out_of_mesh=args.mesh is not None,
+            database_ca=args.database_ca,
         )
+        if args.database_ca and args.database_ca_pem is not None:
+            identity.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-database-ca",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=DATABASE_CA_CONFIGMAP,
+                        namespace=vault_ns.name,
+                        labels=labels.common(args.environment) | {labels.NAME: RELEASE_NAME},
+                    ),
+                    data={DATABASE_CA_KEY: args.database_ca_pem},
+                    opts=self.on_cluster(vault_ns.resources),
+                )
+            )
         vault = charts.release(
             f"{name}-release",
             VAULT_CHART,

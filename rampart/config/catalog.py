@@ -153,6 +153,12 @@ def load_stack(
     them) are checked to hold every secret setting. Raises ConfigError: every problem, one line each."""
     resolution = resolve(raw, files)
     problems = [*resolution.problems, *plaintext_secrets(raw, files, secret_keys)]
+    if not raw.get("teams"):
+        # Every service names the team that owns it (a rule in rampart.config.team_rules, once teams exist).
+        problems.append(
+            f"{resolution.stack_file}: {NAMESPACE}:teams: required: the teams that own the services "
+            "(name, group, and aws_role_arns on aws)"
+        )
     try:
         config = load_platform_config(resolution.raw, locate=resolution.locate, root=files.root)
     except ConfigError as exc:
@@ -171,15 +177,42 @@ SECRET_SETTINGS = tuple(
 def plaintext_secrets(
     raw: Mapping[str, Any], files: StackFiles, secret_keys: Collection[str] | None
 ) -> list[str]:
-    """Secret settings given in plain text: the stack file would hold (and git would keep) the secret."""
-    if secret_keys is None:
-        return []
-    return [
-        f"{files.shown(files.stack_file)}: {NAMESPACE}:{name}: a secret in plain text; remove it and set it "
-        f"from stdin (`pulumi config set --secret {NAMESPACE}:{name} < file`)"
-        for name in SECRET_SETTINGS
-        if raw.get(name) is not None and f"{NAMESPACE}:{name}" not in secret_keys
-    ]
+    """Secret settings given in plain text: the stack file would hold (and git would keep) the secret.
+
+    Two views, either one is enough to refuse: the stack file itself, where a secret is a ``secure:``
+    mapping (`pulumi config set --secret` writes ``{secure: <ciphertext>}``) and anything else is plain
+    text; and the engine's secret keys (``secret_keys``: PULUMI_CONFIG_SECRET_KEYS under the CLI, the
+    stack file's ``secure:`` keys offline), which also catch a value injected through PULUMI_CONFIG. Every
+    environment, not only prod: a token in git is leaked wherever it was meant to be used."""
+    written = _stack_file_config(files)
+    problems = []
+    for name in SECRET_SETTINGS:
+        key = f"{NAMESPACE}:{name}"
+        in_file = written.get(key, written.get(name))
+        plain_in_file = in_file is not None and not _is_secure(in_file)
+        plain_in_engine = secret_keys is not None and raw.get(name) is not None and key not in secret_keys
+        if plain_in_file or plain_in_engine:
+            problems.append(
+                f"{files.shown(files.stack_file)}: {key}: a secret in plain text; remove it and set it "
+                f"from stdin (`pulumi config set --secret {key} < file`)"
+            )
+    return problems
+
+
+def _is_secure(value: object) -> bool:
+    """``{secure: <ciphertext>}``, the only form a secret takes in a stack file."""
+    return isinstance(value, Mapping) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def _stack_file_config(files: StackFiles) -> Mapping[str, Any]:
+    """The stack file's ``config:`` as written (nothing decrypted); empty when there is no file to read
+    (a program given its config some other way: the engine's secret keys are the check then)."""
+    try:
+        document = yaml.safe_load(files.stack_file.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    config = document.get("config") if isinstance(document, Mapping) else None
+    return config if isinstance(config, Mapping) else {}
 
 
 def resolve(raw: Mapping[str, Any], files: StackFiles) -> Resolution:

@@ -7,7 +7,9 @@ Each problem is one line: the key path, a colon, what is wrong
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,7 +19,9 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ValidationError
 
+from components.core.supply_chain import from_registry, has_digest, requires_digest
 from components.namespaces import PLATFORM_NAMESPACES
+from rampart.config import team_rules  # noqa: F401 - registers the teams' rules
 from rampart.config.models import PlatformConfig
 from rampart.config.rules import Problem, cross_key_problems, rule
 
@@ -167,7 +171,7 @@ HA_ENVIRONMENTS = ("staging", "prod")
     "services[].routes[].auth",
     "jwt",
     when="always",
-    text="a route with auth: true needs jwt (issuer, jwks_uri)",
+    text="a route with auth: true needs jwt (issuer, jwks_uri or jwks)",
 )
 def _auth_needs_jwt(config: PlatformConfig) -> Iterator[Problem]:
     if config.jwt is not None:
@@ -176,7 +180,50 @@ def _auth_needs_jwt(config: PlatformConfig) -> Iterator[Problem]:
         for j, route in enumerate(service.routes):
             if route.auth:
                 yield Problem(
-                    ("services", i, "routes", j, "auth"), "needs jwt (issuer and jwks_uri) to check tokens"
+                    ("services", i, "routes", j, "auth"),
+                    "needs jwt (issuer and jwks_uri or jwks) to check tokens",
+                )
+
+
+@rule(
+    "services[].routes[].rate_limit.requests_per_minute",
+    "gateway.replicas",
+    when="always",
+    text="at least gateway.replicas (each Kong node allows its share, rounded down)",
+)
+def _rate_limit_per_replica(config: PlatformConfig) -> Iterator[Problem]:
+    for i, service in enumerate(config.services):
+        for j, route in enumerate(service.routes):
+            if (
+                route.rate_limit is not None
+                and route.rate_limit.requests_per_minute < config.gateway.replicas
+            ):
+                yield Problem(
+                    ("services", i, "routes", j, "rate_limit", "requests_per_minute"),
+                    f"{route.rate_limit.requests_per_minute} is below gateway.replicas "
+                    f"({config.gateway.replicas}): each Kong node would allow less than one request a minute",
+                )
+
+
+@rule(
+    "services[].egress[].cidr",
+    "aws.vpc_cidr",
+    when="target aws",
+    text="outside the VPC (the pods, databases and brokers live there)",
+)
+def _egress_outside_the_vpc(config: PlatformConfig) -> Iterator[Problem]:
+    if config.aws is None:
+        return
+    vpc = ipaddress.ip_network(config.aws.vpc_cidr, strict=False)
+    for i, service in enumerate(config.services):
+        for j, destination in enumerate(service.egress):
+            if destination.cidr is not None and ipaddress.ip_network(destination.cidr, strict=False).overlaps(
+                vpc
+            ):
+                yield Problem(
+                    ("services", i, "egress", j, "cidr"),
+                    f"{destination.cidr} overlaps the VPC ({vpc}): the NetworkPolicy would admit its pods, "
+                    "databases and brokers on that port",
                 )
 
 
@@ -204,10 +251,48 @@ def _configure_needs_ca(config: PlatformConfig) -> Iterator[Problem]:
         )
 
 
+@rule(
+    "databases.ca_bundle_file",
+    "vault.configure",
+    when="target aws",
+    text="configuring Vault (phase 2) with databases needs the RDS CA bundle",
+)
+def _configure_needs_rds_ca(config: PlatformConfig) -> Iterator[Problem]:
+    with_database = any(service.database for service in config.services)
+    if (
+        config.target == "aws"
+        and with_database
+        and config.vault.configure
+        and config.databases.ca_bundle_file is None
+    ):
+        yield Problem(
+            ("databases", "ca_bundle_file"),
+            "needed with vault.configure: true, so Vault verifies the RDS servers (sslmode=verify-full); "
+            "`make rds-ca-bundle REGION=<region>` downloads it",
+        )
+
+
 @rule("vault.replicas", when="environment staging, prod", text="at least 3 (Vault HA on raft)")
 def _vault_ha(config: PlatformConfig) -> Iterator[Problem]:
     if config.environment in HA_ENVIRONMENTS and config.vault.replicas < 3:
         yield Problem(("vault", "replicas"), f"{config.environment} runs Vault HA (at least 3 raft peers)")
+
+
+@rule(
+    "certificates.hosted_zone_id",
+    "services[].routes[].host",
+    when="target aws",
+    text="required when any route is public (each host gets a Route 53 alias to the gateway's NLB)",
+)
+def _public_hosts_need_a_zone(config: PlatformConfig) -> Iterator[Problem]:
+    if config.target != "aws" or config.certificates.hosted_zone_id is not None:
+        return
+    if any(service.routes for service in config.services):
+        yield Problem(
+            ("certificates", "hosted_zone_id"),
+            "required on aws with public routes: each route's host gets a Route 53 alias record to "
+            "the gateway's load balancer in this zone",
+        )
 
 
 @rule("certificates.issuer", when="target kubernetes", text="not acme (DNS-01 through Route 53 needs aws)")
@@ -324,6 +409,36 @@ def _prod_multi_az(config: PlatformConfig) -> Iterator[Problem]:
 
 
 @rule(
+    "databases.apply_immediately",
+    when="always",
+    text="true with allow_major_version_upgrade (the upgrade is applied in the same `pulumi up`)",
+)
+def _major_upgrade_applies_now(config: PlatformConfig) -> Iterator[Problem]:
+    if config.databases.allow_major_version_upgrade and not config.databases.apply_immediately:
+        yield Problem(
+            ("databases", "apply_immediately"),
+            "must be true with allow_major_version_upgrade: deferred to the maintenance window, the "
+            "upgrade would still use the old parameter group that the same `pulumi up` deletes",
+        )
+
+
+@rule("charts.mirror", when="always", text="holds `<chart>-<version>.tgz` of every chart the stack installs")
+def _mirror_has_every_chart(config: PlatformConfig) -> Iterator[Problem]:
+    if config.charts.mirror is None:
+        return
+    # Imported here: the layers' chart pins import the config models.
+    from components.chart_pins import installed_charts  # noqa: PLC0415
+    from components.core.charts import ChartMirror  # noqa: PLC0415
+
+    missing = ChartMirror(Path(config.charts.mirror)).missing(installed_charts(config))
+    if missing:
+        yield Problem(
+            ("charts", "mirror"),
+            f"{config.charts.mirror} lacks {', '.join(missing)} (scripts/build_chart_mirror.py --out <dir>)",
+        )
+
+
+@rule(
     "databases.instances",
     when="environment prod, CloudNativePG or Aurora",
     text="at least 2 (a primary and a replica)",
@@ -344,6 +459,109 @@ def _prod_broker_cluster(config: PlatformConfig) -> Iterator[Problem]:
 def _prod_broker_nodes(config: PlatformConfig) -> Iterator[Problem]:
     if config.environment == "prod" and config.target == "kubernetes" and config.messaging.replicas < 3:
         yield Problem(("messaging", "replicas"), "prod runs at least 3 RabbitMQ nodes")
+
+
+@rule(
+    "aws.nat_gateways",
+    when="environment prod, target aws",
+    text="per_az (a single NAT gateway takes every zone's egress down with its own zone)",
+)
+def _prod_nat_per_zone(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment == "prod" and config.aws is not None and config.aws.nat_gateways != "per_az":
+        yield Problem(
+            ("aws", "nat_gateways"),
+            f"prod runs a NAT gateway per availability zone (got {config.aws.nat_gateways!r}); "
+            "one gateway takes every zone's egress down with its own zone",
+        )
+
+
+PROD_MIN_ISTIOD_REPLICAS = 2
+
+
+@rule("mesh.istiod_replicas", when="environment prod", text=f"at least {PROD_MIN_ISTIOD_REPLICAS}")
+def _prod_istiod_ha(config: PlatformConfig) -> Iterator[Problem]:
+    if config.environment == "prod" and config.mesh.istiod_replicas < PROD_MIN_ISTIOD_REPLICAS:
+        yield Problem(
+            ("mesh", "istiod_replicas"),
+            f"prod runs at least {PROD_MIN_ISTIOD_REPLICAS} istiod replicas "
+            f"(got {config.mesh.istiod_replicas}); with one, a drained node stops sidecar injection "
+            "and certificate rotation",
+        )
+
+
+@rule("supply_chain", when="environment staging, prod", text="required (the registries images may come from)")
+def _supply_chain_required(config: PlatformConfig) -> Iterator[Problem]:
+    if config.supply_chain is None and requires_digest(config.environment):
+        yield Problem(
+            ("supply_chain",),
+            f"required in {config.environment}: set allowed_registries (e.g. [ghcr.io/acme])",
+        )
+
+
+@rule(
+    "services[].image",
+    "supply_chain.allowed_registries",
+    when="always",
+    text="from an allowed registry; pinned by digest (@sha256:...) in staging and prod",
+)
+def _image_supply_chain(config: PlatformConfig) -> Iterator[Problem]:
+    allowed = config.supply_chain.allowed_registries if config.supply_chain else None
+    for i, service in enumerate(config.services):
+        if allowed is not None and not from_registry(service.image, allowed):
+            yield Problem(
+                ("services", i, "image"),
+                f"{service.image} is not from an allowed registry (supply_chain.allowed_registries: "
+                f"{', '.join(allowed)})",
+            )
+        if requires_digest(config.environment) and not has_digest(service.image):
+            yield Problem(
+                ("services", i, "image"),
+                f"{service.image} is not pinned by digest; {config.environment} runs images as "
+                "name:tag@sha256:<64 hex> (a tag can be moved, a digest cannot)",
+            )
+
+
+# admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is served from Kubernetes 1.30 (GA).
+ADMISSION_POLICY_MINOR = 30
+
+
+@rule(
+    "kubernetes.version",
+    "supply_chain",
+    when="supply_chain set, or environment staging, prod",
+    text=f"1.{ADMISSION_POLICY_MINOR} or later (the image admission policy is a ValidatingAdmissionPolicy)",
+)
+def _admission_policy_served(config: PlatformConfig) -> Iterator[Problem]:
+    enforced = config.supply_chain is not None or requires_digest(config.environment)
+    minor = int(config.kubernetes.version.split(".")[1])
+    if enforced and minor < ADMISSION_POLICY_MINOR:
+        yield Problem(
+            ("kubernetes", "version"),
+            f"{config.kubernetes.version} does not serve admissionregistration.k8s.io/v1 "
+            f"ValidatingAdmissionPolicy (1.{ADMISSION_POLICY_MINOR}+), which enforces the image rules",
+        )
+
+
+# Environment variable names that carry a secret: a value in a catalog or stack file is in git for good.
+SECRET_ENV_NAME = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_?KEY|API_?KEY|ACCESS_?KEY|CREDENTIAL|DSN)", re.IGNORECASE
+)
+
+
+@rule(
+    "services[].env",
+    when="always",
+    text="no secret-bearing names (passwords, tokens, keys): secrets come from Vault",
+)
+def _no_secrets_in_env(config: PlatformConfig) -> Iterator[Problem]:
+    for i, service in enumerate(config.services):
+        for name in service.env:
+            if SECRET_ENV_NAME.search(name):
+                yield Problem(
+                    ("services", i, "env", name),
+                    "a secret in plain text in a versioned file; remove it: credentials come from Vault "
+                    "(database:/queue: mount them), other secrets through Vault, never env:",
+                )
 
 
 def _describe(error: Any) -> Problem:

@@ -9,12 +9,14 @@ keys, so a typo is an error rather than a silently ignored setting.
 from __future__ import annotations
 
 import ipaddress
+import json
 import ssl
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -25,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from components.core.supply_chain import REGISTRY_PREFIX
+from rampart.config.teams import IamArn, Team, refuse_session
 from rampart.config.types import (
     Cidr,
     CpuQuantity,
@@ -36,6 +40,7 @@ from rampart.config.types import (
     PinnedImage,
     Port,
     PositiveInt,
+    TagValue,
     cpu_millicores,
     memory_bytes,
 )
@@ -119,7 +124,11 @@ class Queues(StrictModel):
 
 class RateLimit(StrictModel):
     requests_per_minute: PositiveInt
-    """Requests per minute per client at the gateway."""
+    """Requests per minute per client (IP) at the gateway, all replicas together: each of the
+    gateway.replicas Kong nodes counts on its own (DB-less `local` policy) and allows this divided by
+    the replicas, rounded down, so the total never exceeds it; a client whose connections all reach
+    one node gets that share only. At least gateway.replicas. During a rolling update (one surge
+    pod) the total may briefly reach (replicas + 1) / replicas of it."""
 
 
 HttpsUrl = Annotated[StrictStr, Field(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")]
@@ -172,6 +181,62 @@ class Traffic(StrictModel):
         return self
 
 
+# Where a private egress destination may live: RFC 1918 and carrier-grade NAT, never link-local (the
+# instance metadata endpoint) or public space (public hosts need no block: they are matched by name).
+EGRESS_PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+
+
+class Egress(StrictModel):
+    """An external destination a service calls. A bare host name in `egress:` means
+    `{host: <name>, port: 443, protocol: HTTPS}`."""
+
+    host: Hostname
+    """Its DNS name (a leading `*.` matches subdomains, HTTPS and TLS only)."""
+    port: Port = 443
+    """The port the service connects to; the mesh and the NetworkPolicy admit this port only."""
+    protocol: Literal["HTTPS", "TLS", "TCP"] = "HTTPS"
+    """HTTPS or TLS: the application speaks TLS from the first byte and the mesh passes the connection
+    on by its SNI. TCP: anything else (SMTP with STARTTLS, a database), matched by port and, with
+    `cidr`, by address."""
+    cidr: Cidr | None = None
+    """A private destination (RFC 1918 or 100.64.0.0/10): the block its addresses are in. The
+    NetworkPolicy then admits this block on `port` (instead of public addresses only) and the mesh
+    entry lists it. Unset: a public host."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Egress:
+        """A wildcard host needs HTTPS or TLS (SNI); cidr lies in a private range."""
+        if self.host.startswith("*.") and self.protocol == "TCP":
+            raise ValueError(
+                f"host {self.host!r}: a wildcard is matched by SNI, so protocol must be HTTPS or TLS"
+            )
+        if self.cidr is not None:
+            network = ipaddress.ip_network(self.cidr, strict=False)
+            if not any(
+                network.version == 4 and network.subnet_of(ipaddress.IPv4Network(r))
+                for r in EGRESS_PRIVATE_RANGES
+            ):
+                raise ValueError(
+                    f"cidr {self.cidr}: a private destination lies in {', '.join(EGRESS_PRIVATE_RANGES)}; "
+                    "public hosts need no cidr"
+                )
+        return self
+
+
+def _egress_entries(value: object) -> object:
+    """A bare host name is HTTPS on 443."""
+    if isinstance(value, list):
+        return [{"host": entry} if isinstance(entry, str) else entry for entry in value]
+    return value
+
+
+def _egress_schema(schema: dict[str, Any]) -> None:
+    """Editors accept both forms: a host name, or the full entry."""
+    items = schema.get("items")
+    if items is not None:
+        schema["items"] = {"anyOf": [{"type": "string", "description": "a host name: HTTPS on 443"}, items]}
+
+
 class ServiceSpec(StrictModel):
     """One service on the paved road, as a team declares it."""
 
@@ -201,12 +266,20 @@ class ServiceSpec(StrictModel):
     """How callers spread requests over its pods."""
     traffic: Traffic = Traffic()
     """Timeouts, retries and connection limits for callers."""
-    egress: list[Hostname] = []
-    """External hosts the service may call (the mesh allows registered hosts only)."""
+    egress: Annotated[
+        list[Egress], BeforeValidator(_egress_entries), Field(json_schema_extra=_egress_schema)
+    ] = []
+    """External destinations the service may call, each a host name (HTTPS on 443) or an entry with its
+    port, protocol and, for a private destination, its cidr. Nothing else leaves: the mesh admits
+    registered hosts only, on their declared ports."""
     env: dict[StrictStr, StrictStr] = {}
     """Plain environment variables (secrets come from Vault, never here)."""
     kubernetes_api_access: StrictBool = False
     """The pod gets a Kubernetes API token only when it truly talks to the API server."""
+    team: DnsLabel | None = None
+    """The team that owns the service, one of rampart:teams (required in the catalog): its people may
+    operate the service in its namespace (roll its Deployment, read pods, logs, events and ConfigMaps,
+    port-forward) and nothing elsewhere."""
     run_as_user: int = Field(default=10001, ge=10000, le=2**31 - 1, strict=True)
     """UID the container runs as (10000 or above)."""
 
@@ -341,9 +414,7 @@ class AwsTarget(StrictModel):
     """Private networks that reach the private API endpoint on 443 (a rule on the cluster security group):
     the self-hosted runner that deploys this stack, in the VPC or a network routed to it. Private IPv4
     blocks only (10/8, 172.16/12, 192.168/16, 100.64/10)."""
-    admin_principal_arns: list[
-        Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$")]
-    ] = Field(min_length=1)
+    admin_principal_arns: list[IamArn] = Field(min_length=1)
     """IAM roles or users given cluster-admin access entries (the deployer must be one of them)."""
     permissions_boundary_arn: (
         Annotated[StrictStr, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$")] | None
@@ -363,11 +434,7 @@ class AwsTarget(StrictModel):
     def _no_sessions(cls, arns: list[str]) -> list[str]:
         """An access entry names an IAM role or user; EKS rejects an STS session (assumed-role) ARN."""
         for arn in arns:
-            if ":sts::" in arn:
-                raise ValueError(
-                    f"{arn} is an STS session, which EKS access entries reject; use the role ARN "
-                    "(arn:aws:iam::<account>:role/<name>, e.g. from `aws iam get-role`)"
-                )
+            refuse_session(arn)
         return arns
 
     @field_validator("private_access_cidrs")
@@ -410,10 +477,38 @@ class Jwt(StrictModel):
 
     issuer: HttpsUrl
     """The token issuer (iss) routes with auth: true accept."""
-    jwks_uri: HttpsUrl
-    """Where the issuer's signing keys are published."""
+    jwks_uri: HttpsUrl | None = None
+    """Where the issuer's signing keys are published: istiod fetches them, so it must resolve and be
+    reachable from inside the cluster. Exactly one of jwks_uri and jwks."""
+    jwks: NonEmptyStr | None = None
+    """The issuer's public keys inline, a JSON Web Key Set (`{"keys": [...]}`): for a cluster that
+    cannot reach the issuer, such as a local kind/k3d one. Exactly one of jwks_uri and jwks."""
     audiences: list[NonEmptyStr] = []
     """Accepted audiences (aud); any when empty."""
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks_is_a_key_set(cls, value: str | None) -> str | None:
+        # RFC 7517 section 5: a JWK Set is a JSON object whose "keys" member is an array of JWKs,
+        # each with a "kty"; Istio's RequestAuthentication takes it as a string (jwtRules[].jwks).
+        if value is None:
+            return value
+        try:
+            loaded = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"is not JSON ({error.msg})") from None
+        keys = loaded.get("keys") if isinstance(loaded, dict) else None
+        if not isinstance(keys, list) or not keys:
+            raise ValueError('must be a JSON Web Key Set: an object with a non-empty "keys" list')
+        if not all(isinstance(key, dict) and key.get("kty") for key in keys):
+            raise ValueError('every key in "keys" needs a "kty"')
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Jwt:
+        if (self.jwks_uri is None) == (self.jwks is None):
+            raise ValueError("set exactly one of jwks_uri and jwks")
+        return self
 
 
 class Mesh(StrictModel):
@@ -452,7 +547,8 @@ class Certificates(StrictModel):
     acme_server: HttpsUrl = "https://acme-v02.api.letsencrypt.org/directory"
     """ACME directory URL."""
     hosted_zone_id: Annotated[StrictStr, Field(pattern=r"^Z[A-Z0-9]{4,32}$")] | None = None
-    """Route 53 hosted zone DNS-01 challenges are written to (issuer acme)."""
+    """Route 53 hosted zone DNS-01 challenges are written to (issuer acme), and on aws the public
+    route hosts' alias records to the gateway's load balancer."""
 
     @model_validator(mode="after")
     def _acme_needs(self) -> Certificates:
@@ -460,6 +556,24 @@ class Certificates(StrictModel):
         if self.issuer == "acme" and (self.acme_email is None or self.hosted_zone_id is None):
             raise ValueError("issuer 'acme' needs acme_email and hosted_zone_id (DNS-01 through Route 53)")
         return self
+
+
+def pem_file(value: str, info: ValidationInfo, hint: str) -> str:
+    """The absolute path of a readable file of PEM certificates; relative paths start at the project
+    directory (the loader's context ``root``)."""
+    root = (info.context or {}).get("root")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path(root) if root is not None else Path.cwd()) / path
+    try:
+        pem = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {value} ({exc.strerror}); {hint}") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ValueError(f"{value} holds no PEM certificate") from None
+    return str(path.resolve())
 
 
 class Vault(StrictModel):
@@ -484,22 +598,9 @@ class Vault(StrictModel):
         """ca_cert_file is a readable PEM certificate; relative paths start at the project directory."""
         if value is None:
             return None
-        root = (info.context or {}).get("root")
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            path = (Path(root) if root is not None else Path.cwd()) / path
-        try:
-            pem = path.read_text()
-        except OSError as exc:
-            raise ValueError(
-                f"cannot read {value} ({exc.strerror}); `rampart vault-phase2 --stack <stack>` writes it "
-                "from the vault-tls Secret"
-            ) from None
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem)
-        except (ssl.SSLError, ValueError):
-            raise ValueError(f"{value} holds no PEM certificate") from None
-        return str(path.resolve())
+        return pem_file(
+            value, info, "`rampart vault-phase2 --stack <stack>` writes it from the vault-tls Secret"
+        )
 
     @model_validator(mode="after")
     def _quorum(self) -> Vault:
@@ -520,7 +621,17 @@ class Databases(StrictModel):
     flavour: Literal["rds", "aurora"] = "rds"
     """aws: one RDS instance per service, or an Aurora cluster with `instances` members."""
     engine_version: StrictStr = Field(default="16", pattern=r"^1[4-9]$")
-    """PostgreSQL major (RDS picks the newest minor and upgrades minors in the maintenance window)."""
+    """PostgreSQL major (RDS picks the newest minor and upgrades minors in the maintenance window).
+    Raising it on aws is a major upgrade: set allow_major_version_upgrade and apply_immediately in the
+    same change (docs/nothing-lost.md, "I raised the PostgreSQL major")."""
+    allow_major_version_upgrade: StrictBool = False
+    """aws: let RDS / Aurora move to a new major when engine_version changes (RDS refuses a new major
+    without it). Opt-in per upgrade: set it with the engine_version change, remove it afterwards.
+    Requires apply_immediately."""
+    apply_immediately: StrictBool = False
+    """aws: apply database changes during `pulumi up` (short outage on engine / instance class changes)
+    instead of in the next maintenance window. A major upgrade needs it: deferred, the instance keeps
+    the old parameter group (old family) while Pulumi deletes that group, and the update fails."""
     instance_class: StrictStr = Field(default="db.t4g.medium", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     """RDS / Aurora instance class."""
     multi_az: StrictBool = False
@@ -535,6 +646,18 @@ class Databases(StrictModel):
     """Days Performance Insights keeps: 7, a multiple of 31 up to 713, or 731."""
     monitoring_interval_seconds: Literal[1, 5, 10, 15, 30, 60] = 60
     """Enhanced monitoring granularity (seconds)."""
+    ca_bundle_file: NonEmptyStr | None = None
+    """aws: the RDS CA bundle (PEM, relative to the project directory) that Vault's database connections
+    verify the servers against (sslmode=verify-full). `make rds-ca-bundle` downloads AWS's bundle for the
+    stack's region; commit it, so plans need no network. Required with vault.configure on aws."""
+
+    @field_validator("ca_bundle_file")
+    @classmethod
+    def _ca_bundle(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """ca_bundle_file is a readable PEM file; relative paths start at the project directory."""
+        if value is None:
+            return None
+        return pem_file(value, info, "`make rds-ca-bundle REGION=<region>` downloads it")
 
     @model_validator(mode="after")
     def _checks(self) -> Databases:
@@ -586,15 +709,54 @@ class Observability(StrictModel):
     """Days Loki keeps logs."""
 
 
+class Charts(StrictModel):
+    """Where the Helm releases' charts come from: their repositories, or a local chart mirror."""
+
+    mirror: NonEmptyStr | None = None
+    """A chart mirror for air-gapped installs: a directory holding `<chart>-<version>.tgz` of every chart
+    the stack installs, at its pinned version (`scripts/build_chart_mirror.py --out <dir>`; relative
+    paths start at the project directory). Set, every Helm release installs from it and no chart
+    repository is contacted; `rampart render --charts <dir>` renders from the same mirror."""
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """mirror is an existing directory; relative paths start at the project directory."""
+        if value is None:
+            return None
+        root = (info.context or {}).get("root")
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = (Path(root) if root is not None else Path.cwd()) / path
+        if not path.is_dir():
+            raise ValueError(
+                f"{value} is not a directory (build one: scripts/build_chart_mirror.py --out {value})"
+            )
+        return str(path.resolve())
+
+
+RegistryPrefix = Annotated[StrictStr, Field(pattern=REGISTRY_PREFIX)]
+
+
+class SupplyChain(StrictModel):
+    """Which images may run: checked at config time, by the policy pack and by the cluster's admission
+    policy. Staging and prod also require every service image pinned by digest (not relaxable here)."""
+
+    allowed_registries: list[RegistryPrefix] = Field(min_length=1)
+    """Registry hosts with an optional path prefix (e.g. ghcr.io/acme): an image comes from one when it
+    starts with it followed by '/' (ghcr.io/acme-evil/x does not). Images are compared as written:
+    Docker Hub images name their registry (docker.io/library/nginx)."""
+
+
 class PlatformConfig(StrictModel):
     environment: Environment
     """Which environment this stack is: it decides protection, HA minimums and policy enforcement."""
     target: Target
     """kubernetes: an existing cluster from the kubeconfig; aws: a VPC and EKS cluster Rampart builds."""
-    owner: NonEmptyStr
-    """Team that owns the stack (tagged on every resource)."""
-    cost_center: NonEmptyStr
-    """Cost center (tagged on every resource)."""
+    owner: TagValue
+    """Team that owns the stack (tagged on every resource, and on what AWS and the controllers launch)."""
+    cost_center: TagValue
+    """Cost center (tagged on every resource, and on what AWS and the controllers launch)."""
     kubernetes: KubernetesTarget = KubernetesTarget()
     """The cluster: context, version, zones."""
     aws: AwsTarget | None = None
@@ -617,6 +779,12 @@ class PlatformConfig(StrictModel):
     """How every service database runs."""
     messaging: Messaging = Messaging()
     """The RabbitMQ broker."""
+    charts: Charts = Charts()
+    """Where the Helm charts come from (a local chart mirror for air-gapped installs)."""
+    supply_chain: SupplyChain | None = None
+    """Allowed image registries (required in staging and prod); unset: any registry (local, dev)."""
+    teams: list[Team] = []
+    """The teams that own the services (required in a stack file): each service's `team:` names one."""
     vault_token: SecretStr | None = None
     """The phase-2 token for configuring Vault, a secret set from stdin (`pulumi config set --secret
     rampart:vault_token < token-file`)."""
@@ -625,6 +793,13 @@ class PlatformConfig(StrictModel):
 
     def service(self, name: str) -> ServiceSpec:
         return next(s for s in self.services if s.name == name)
+
+    def team(self, name: str) -> Team:
+        return next(t for t in self.teams if t.name == name)
+
+    def services_of(self, team: str) -> list[str]:
+        """The services (each its own namespace) ``team`` owns."""
+        return [s.name for s in self.services if s.team == team]
 
     def callers_of(self, name: str) -> list[str]:
         return [s.name for s in self.services if name in s.calls]

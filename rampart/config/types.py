@@ -137,6 +137,21 @@ MemoryQuantity = Annotated[StrictStr, AfterValidator(_memory), _schema("memory q
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+# An AWS tag value ("letters, numbers, spaces ... and _ . : / = + - @", at most 256 characters, AWS Tagging
+# Best Practices, "Tag naming limits and requirements"); also what the EBS CSI driver can take as a
+# tagSpecification without misreading it (components/targets/aws/ownership.py).
+_TAG_VALUE = re.compile(r"^[\w .:/=+@-]{1,256}$")
+
+
+def _tag_value(value: str) -> str:
+    if _TAG_VALUE.fullmatch(value) is None:
+        raise ValueError(
+            f"{value!r} is not an AWS tag value (1 to 256 letters, digits, spaces and _ . : / = + - @)"
+        )
+    return value
+
+
+TagValue = Annotated[StrictStr, AfterValidator(_tag_value), _schema("AWS tag value", _TAG_VALUE.pattern)]
 
 
 def image_tag(image: str) -> str:

@@ -53,8 +53,11 @@ MUTABLE_OPTIONS = {
 }
 # pulumi-aws bridges the Terraform AWS provider: the arguments its registry docs mark "Forces new
 # resource" (registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/<resource>), for the
-# types whose replacement loses data.
+# types whose replacement loses data, and for the database parameter groups (db_parameter_group,
+# rds_cluster_parameter_group), whose replacement (a new family) comes with a major engine upgrade.
 AWS_REPLACE_KEYS: dict[str, tuple[str, ...]] = {
+    "aws:rds/parameterGroup:ParameterGroup": ("description", "family", "name", "namePrefix"),
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": ("description", "family", "name", "namePrefix"),
     "aws:rds/instance:Instance": (
         "availabilityZone",
         "characterSetName",
@@ -105,6 +108,13 @@ AWS_REPLACE_KEYS: dict[str, tuple[str, ...]] = {
         "outpostConfig",
     ),
 }
+# RDS / Aurora major upgrades (ModifyDBInstance / ModifyDBCluster, docs.aws.amazon.com/AmazonRDS/latest/
+# APIReference): an EngineVersion of another major is refused without AllowMajorVersionUpgrade, and
+# without ApplyImmediately the engine and parameter-group change wait for the maintenance window while
+# the same `pulumi up` deletes the replaced parameter group still in use: both must be true.
+MAJOR_UPGRADE_TYPES = ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster")
+MAJOR_UPGRADE_NEEDS = ("allowMajorVersionUpgrade", "applyImmediately")
+
 # pulumi-random: every argument of its resources forces a new value (registry.terraform.io/providers/
 # hashicorp/random/latest/docs: "any change ... forces a new resource").
 ALL_INPUTS = ("*",)
@@ -153,6 +163,8 @@ class Step:
     # The URN the resource had before, when it is matched through an alias.
     aliased_from: str | None = None
     delete_before_replace: bool = False
+    # Why `pulumi up` would fail at this step (a modelled provider / API refusal), if it would.
+    fails: str | None = None
 
     @property
     def name(self) -> str:
@@ -179,6 +191,11 @@ class PlanDiff:
         """Every other step, the riskiest kind first: replace, delete, update, create."""
         rank = {"replace": 0, "delete": 1, "update": 2, "create": 3}
         return sorted((s for s in self.steps if not s.loses_data), key=lambda s: (rank[s.op], s.urn))
+
+    @property
+    def failing(self) -> list[Step]:
+        """Steps `pulumi up` would fail at."""
+        return sorted((s for s in self.steps if s.fails), key=lambda s: s.urn)
 
     def counts(self) -> Counter[str]:
         return Counter(s.op for s in self.steps)
@@ -262,7 +279,25 @@ def _compare(
         protected=bool(old.get("protect")) and bool(forcing),
         aliased_from=aliased,
         delete_before_replace=bool(new.get("deleteBeforeReplace")) and bool(forcing),
+        fails=None if forcing else _major_upgrade_refused(new["type"], before, after),
     )
+
+
+def _major(version: object) -> str:
+    """PostgreSQL's major: the first component from 10 on (``16.4`` -> ``16``), two before (``9.6``)."""
+    parts = str(version).split(".")
+    return ".".join(parts[:2]) if parts[0] == "9" else parts[0]
+
+
+def _major_upgrade_refused(type_: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """Why an in-place major engine upgrade of an RDS instance / Aurora cluster would fail, if it would."""
+    if type_ not in MAJOR_UPGRADE_TYPES or "engineVersion" not in before or "engineVersion" not in after:
+        return None
+    old, new = _major(before["engineVersion"]), _major(after["engineVersion"])
+    missing = [key for key in MAJOR_UPGRADE_NEEDS if after.get(key) is not True]
+    if old == new or not missing:
+        return None
+    return f"major upgrade {old} -> {new} without {' and '.join(missing)}"
 
 
 def changed_paths(before: Any, after: Any, at: str = "") -> Iterator[str]:

@@ -32,6 +32,7 @@ from pulumi.runtime.proto import analyzer_pb2 as analyzer
 from pulumi.runtime.proto import analyzer_pb2_grpc as analyzer_grpc
 from pulumi.runtime.proto import engine_pb2_grpc as engine_grpc
 
+from rampart import progress
 from rampart.offline import values
 from rampart.offline.plan import STACK_TYPE, Plan
 
@@ -203,6 +204,7 @@ def _run_pack(
             ]
             for urn, pending in batch:
                 collect(pending.result(), urn)
+                progress.advance("resources analysed")
         stack_urn = next((r["urn"] for r in plan.resources if r["type"] == STACK_TYPE), "")
         collect(
             stub.AnalyzeStack(
@@ -368,19 +370,11 @@ def _reconcile(
 
 def _struct(properties: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
-    struct.update(_engine_values(properties))
-    return struct
-
-
-def _engine_values(value: Any) -> Any:
     # The engine sends secrets as {sig: secret, value: plaintext}; the plan has no plaintext.
-    if values.is_secret(value):
-        return {values.SIG: values.SECRET_SIG, "value": "[secret]"}
-    if isinstance(value, dict):
-        return {key: _engine_values(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_engine_values(item) for item in value]
-    return value
+    struct.update(
+        values.replace_secrets(properties, lambda: {values.SIG: values.SECRET_SIG, "value": "[secret]"})
+    )
+    return struct
 
 
 def _name(urn: str) -> str:

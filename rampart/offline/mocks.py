@@ -44,8 +44,15 @@ class PlanMocks(Mocks):
         self.region = region
         # Provider id -> its inputs: AWS default tags flow into every resource's tagsAll.
         self.providers: dict[str, dict[str, Any]] = {}
+        self._strings: dict[str, str] = {}
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, state = self._new_resource(args)
+        # The SDK's mock monitor keeps every resource's state for the whole run, and protobuf gives
+        # each string in it its own object: keep one object per distinct string instead.
+        return resource_id, _shared_strings(state, self._strings)
+
+    def _new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         package = args.typ.split(":")[0]
         if args.typ.startswith("pulumi:providers:"):
             provider_id = digest(args.typ, args.name, length=32)
@@ -157,6 +164,10 @@ class PlanMocks(Mocks):
                 "defaultSecurityGroupId": f"sg-{digest(name, 'default', length=17)}",
                 "mainRouteTableId": f"rtb-{digest(name, 'main', length=17)}",
             }
+        if typ == "aws:lb/loadBalancer:LoadBalancer":
+            # An NLB's DNS name and the canonical hosted zone of the region's NLBs (us-east-1's).
+            suffix = f"elb.{region}.amazonaws.com"
+            return {"dnsName": f"{name}-{digest(typ, name, length=16)}.{suffix}", "zoneId": "Z26RNL4JYFTOTI"}
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             return {"latestVersion": 1, "defaultVersion": 1}
         if typ == "aws:mq/broker:Broker":
@@ -230,6 +241,18 @@ class PlanMocks(Mocks):
         ):
             state["certPem"] = pem("CERTIFICATE")
         return value, state
+
+
+def _shared_strings(value: Any, strings: dict[str, str]) -> Any:
+    """``value`` with each string replaced by the first equal one seen (plain dicts and lists
+    rebuilt; anything else, e.g. a resource reference or a str subclass, kept as it is)."""
+    if type(value) is str:
+        return strings.setdefault(value, value)
+    if type(value) is dict:
+        return {_shared_strings(key, strings): _shared_strings(item, strings) for key, item in value.items()}
+    if type(value) is list:
+        return [_shared_strings(item, strings) for item in value]
+    return value
 
 
 def _uuid(*parts: str) -> str:

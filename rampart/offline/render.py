@@ -43,6 +43,8 @@ from typing import Any
 
 import yaml
 
+from components.core.chart_archive import chart_name
+from rampart import progress
 from rampart.offline import pss, values
 from rampart.offline.manifests import kubernetes_objects
 from rampart.offline.plan import Plan
@@ -121,7 +123,8 @@ def release_from_resource(resource: Mapping[str, Any]) -> Release:
         name=str(inputs.get("name") or resource["urn"].rsplit("::", 1)[-1]),
         namespace=str(inputs.get("namespace") or "default"),
         chart=Chart(
-            name=reference.rstrip("/").rsplit("/", 1)[-1],
+            # The last path part (OCI references), the name in a mirror's <chart>-<version>.tgz.
+            name=chart_name(reference, str(inputs.get("version", ""))),
             version=str(inputs.get("version", "")),
             reference=reference,
             repo=str(repo) if repo else None,
@@ -484,6 +487,7 @@ def render_plan(plan: Plan, settings: RenderSettings) -> list[ReleaseResult]:
             d.manifest for d in result.documents if d.manifest["kind"] == CRD_KIND
         ]
         results.append(result)
+        progress.advance("releases rendered")
     check_results(results, own, closure, settings)
     return results
 

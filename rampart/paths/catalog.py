@@ -16,10 +16,13 @@ host it does not declare.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import ipaddress
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from rampart.config.models import Route, ServiceSpec
+from rampart.config.models import Egress, Route, ServiceSpec
 from rampart.paths import data, gateway, hops, observability
 from rampart.paths.credentials import (
     broker_permission,
@@ -61,6 +64,16 @@ def _loopback_host(host: str) -> bool:
     )
 
 
+def _key_set(text: str) -> bool:
+    """An RFC 7517 JWK Set: a JSON object whose non-empty "keys" list holds keys with a "kty"."""
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return False
+    keys = loaded.get("keys") if isinstance(loaded, dict) else None
+    return bool(keys) and isinstance(keys, list) and all(isinstance(k, dict) and k.get("kty") for k in keys)
+
+
 # --- must carry -----------------------------------------------------------------------------------
 
 
@@ -73,7 +86,7 @@ def route_path(world: World, kong: gateway.Gateway, service: ServiceSpec, route:
         proxy, backend = kong.workload, world.service(service.name)
         if proxy is None or backend is None or client is None:
             return [*checks, refuses("gateway", "no Kong gateway or backend pods in the plan")]
-        checks += _edge(world, proxy, client)
+        checks += _edge(world, proxy, kong.arriving_address(client)[0])
         found = kong.find(route.host, route.path)
         if found is None or found.service != service.name or found.namespace != backend.namespace:
             where = f"{found.namespace}/{found.service}" if found else "nothing"
@@ -92,11 +105,11 @@ def route_path(world: World, kong: gateway.Gateway, service: ServiceSpec, route:
 
 
 def _edge(world: World, proxy: Workload, client: Address) -> list[Check]:
-    """The client to Kong's TLS listener, through the load balancer."""
+    """The client to Kong's TLS listener, through the load balancer: ``client`` is the address its
+    packets carry when they reach the pod."""
     checks = hops.address_to_pod(world, client, proxy, 8443, "the client")
     if world.aws:
-        reason = "the AWS Load Balancer Controller adds the NLB's rules to its targets' groups"
-        checks.append(allows("security-groups", reason))
+        checks.append(gateway.Gateway(world).edge_security_groups(world.groups.groups_of(proxy.pod)))
     return checks
 
 
@@ -134,19 +147,44 @@ def jwt_check(world: World, backend: Workload, route: Route) -> Check:
     rules = world.mesh.jwt_rules(backend)
     if not rules:
         return refuses("jwt", f"no RequestAuthentication on {backend.key}: tokens are not validated")
-    for rule in rules:
-        uri = str(rule.get("jwksUri") or "")
-        host = uri.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-        if _loopback_host(host):
-            return refuses(
-                "jwt", f"jwksUri {uri} resolves to the loopback address: istiod fetches keys from itself"
-            )
+    refusal, fetched = _key_sources(rules)
+    if refusal is not None:
+        return refusal
+    issuer = rules[0].get("issuer")
+    if not fetched:
+        return allows("jwt", f"RequestAuthentication with issuer {issuer}, keys inline (no fetch)")
     istiod = world.workload("istiod")
     if istiod is not None:
         out, _ = world.network.allowing_rule(istiod.pod, Address(gateway.INTERNET), 443, "Egress")
         if not out:
             return refuses("jwt", "istiod may not reach the JWKS endpoint on 443")
-    return allows("jwt", f"RequestAuthentication with issuer {rules[0].get('issuer')}")
+    return allows("jwt", f"RequestAuthentication with issuer {issuer}")
+
+
+def _key_sources(rules: Iterable[Mapping[str, Any]]) -> tuple[Check | None, list[str]]:
+    """Where each jwtRule's keys come from, per Istio's jwtRules
+    (https://istio.io/latest/docs/reference/config/security/jwt/): an inline ``jwks`` is handed to
+    the sidecars as it is, and ``jwksUri`` is then ignored; otherwise istiod fetches ``jwksUri``
+    itself (or, with neither, the issuer's OpenID discovery document) from its own pod. A name that
+    resolves to the loopback address reaches istiod, not the issuer, and a failed fetch leaves a key
+    set that rejects every token. Returns a refusal, or the URIs istiod must fetch."""
+    fetched: list[str] = []
+    for rule in rules:
+        inline = rule.get("jwks")
+        if inline is not None:
+            if not _key_set(str(inline)):
+                return refuses(
+                    "jwt", "the inline jwks is not a JSON Web Key Set: every token is rejected"
+                ), []
+            continue
+        issuer = str(rule.get("issuer") or "").rstrip("/")
+        uri = str(rule.get("jwksUri") or f"{issuer}/.well-known/openid-configuration")
+        host = uri.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        if _loopback_host(host):
+            message = f"jwksUri {uri} resolves to the loopback address: istiod fetches keys from itself"
+            return refuses("jwt", message), []
+        fetched.append(uri)
+    return None, fetched
 
 
 def call_path(world: World, caller: ServiceSpec, callee: ServiceSpec) -> Path:
@@ -157,15 +195,21 @@ def call_path(world: World, caller: ServiceSpec, callee: ServiceSpec) -> Path:
     return Path(spec, lambda: hops.pod_to_pod(world, source, destination, callee.port))
 
 
-def _own_credentials(
-    world: World, service: ServiceSpec, server: data.Server, *, secret: str, mount: str, what: str
-) -> Check:
+# what -> the service's Secret for it, and the Vault mount its credentials come from.
+_CREDENTIALS: dict[str, tuple[Callable[[str], str], str]] = {
+    "database": (database_secret, "database"),
+    "broker": (broker_secret, "rabbitmq"),
+}
+
+
+def _own_credentials(world: World, service: ServiceSpec, server: data.Server, what: str) -> Check:
     """The service's own credentials for ``server`` (its database or the broker), delivered to its pods."""
+    secret, mount = _CREDENTIALS[what]
     return delivery(
         world,
         service=service.name,
         namespace=service.name,
-        secret=secret,
+        secret=secret(service.name),
         mount=mount,
         endpoints=[server.host],
         what=what,
@@ -190,16 +234,7 @@ def database_path(world: World, service: ServiceSpec, owner: str, *, expect: str
         checks = server_hop(world, source, server, server.port, what=server.name)
         checks.append(data.database_tls(world, owner))
         if expect == "carry":
-            checks.append(
-                _own_credentials(
-                    world,
-                    service,
-                    server,
-                    secret=database_secret(service.name),
-                    mount="database",
-                    what="database",
-                )
-            )
+            checks.append(_own_credentials(world, service, server, "database"))
         else:
             checks.append(
                 foreign_credentials(
@@ -252,16 +287,7 @@ def broker_path(
         checks = broker_hop(world, source, server, server.port)
         checks.append(data.broker_tls(world))
         if expect == "carry":
-            checks.append(
-                _own_credentials(
-                    world,
-                    service,
-                    server,
-                    secret=broker_secret(service.name),
-                    mount="rabbitmq",
-                    what="broker",
-                )
-            )
+            checks.append(_own_credentials(world, service, server, "broker"))
         checks.append(broker_permission(world, service=service.name, vhost=vhost, write=write, read=read))
         return checks
 
@@ -282,25 +308,55 @@ def broker_hop(world: World, source: Workload, server: data.Server, port: int) -
     return server_hop(world, source, server, port, what="the broker")
 
 
-def egress_path(world: World, service: ServiceSpec, host: str, *, expect: str) -> Path:
+def egress_address(destination: Egress) -> Address:
+    """Where the destination's connections go. Its addresses are not in the plan: inside its declared
+    block for a private one, else a public one (RFC 5737 documentation range)."""
+    if destination.cidr is not None:
+        network = ipaddress.ip_network(destination.cidr, strict=False)
+        return Address(str(network.network_address + min(25, network.num_addresses - 1)))
+    return Address("203.0.113.80")
+
+
+def egress_path(
+    world: World, service: ServiceSpec, destination: Egress, *, expect: str, note: str = ""
+) -> Path:
+    """The service to one external destination on its port: NetworkPolicy (public addresses, or the
+    declared block), the sidecar's registry (REGISTRY_ONLY: a ServiceEntry for the host on that port),
+    the pods' security groups on aws."""
+    where = f" in {destination.cidr}" if destination.cidr else ""
+    refuse = expect == "refuse"
     spec = PathSpec(
         "egress",
         service.name,
-        host,
-        "carry" if expect == "carry" else "refuse",
-        "TLS 443",
-        frozenset({"mesh-egress"}) if expect == "refuse" else frozenset(),
+        destination.host,
+        "refuse" if refuse else "carry",
+        f"{destination.protocol} {destination.port}{where}{note}",
+        frozenset({"mesh-egress"}) if refuse else frozenset(),
     )
     source = world.service(service.name)
     if source is None:
         return Path(spec, _missing(service.name))
-    # The destination's address is not in the plan: a public one (RFC 5737 documentation range).
+    address = egress_address(destination)
     return Path(
         spec,
         lambda: hops.pod_to_external(
-            world, source, Address("203.0.113.80"), 443, host=host, groups=frozenset(), what=host
+            world,
+            source,
+            address,
+            destination.port,
+            host=destination.host,
+            groups=frozenset(),
+            what=f"{destination.host}:{destination.port}",
         ),
     )
+
+
+def other_port(destination: Egress, declared: set[tuple[str, int]]) -> Egress:
+    """The same destination on a port the service does not declare for it."""
+    port = destination.port + 1
+    while (destination.host, port) in declared or port > 65535:
+        port = port + 1 if port < 65535 else 1
+    return destination.model_copy(update={"port": port})
 
 
 def scrape_path(world: World, target: observability.ScrapeTarget) -> Path:
@@ -403,7 +459,7 @@ def vault_paths(world: World) -> Iterator[Path]:
 
         def evaluate(server: data.Server = server, owner: str = service.name) -> list[Check]:
             checks = server_hop(world, vault, server, server.port, what=server.name)
-            return [*checks, data.vault_connection_tls(world, owner)]
+            return [*checks, data.vault_connection_tls(world, owner), data.vault_revocation(world, owner)]
 
         yield Path(spec, evaluate)
     server = data.broker(world)
@@ -416,6 +472,19 @@ def vault_paths(world: World) -> Iterator[Path]:
             PathSpec("vault", "vault", "broker management API", "carry", f"port {server.management_port}"),
             lambda: broker_hop(world, vault, server, server.management_port or 0),
         )
+        # The topology operator creates the vhosts, queues and permissions through the same API.
+        topology = world.workload("messaging-topology-operator")
+        if topology is not None:
+            yield Path(
+                PathSpec(
+                    "broker",
+                    topology.key,
+                    "broker management API",
+                    "carry",
+                    f"port {server.management_port} (topology objects)",
+                ),
+                lambda: broker_hop(world, topology, server, server.management_port or 0),
+            )
     operator = world.workload("vault-secrets-operator")
     if operator is not None:
         yield Path(
@@ -485,13 +554,18 @@ def broker_non_client(world: World, source: Workload, port: int, what: str) -> P
 
 def internet_paths(world: World, kong: gateway.Gateway) -> Iterator[Path]:
     client = Address(gateway.INTERNET)
-    exposed = {("kong-gateway", 8000), ("kong-gateway", 8443)} if kong.installed else set()
+    front = kong.workload.front if kong.installed and kong.workload is not None else None
+    exposed = {("kong-gateway", target) for _, _, target in (front.ports if front else ())}
+    published = (
+        ", ".join(f"{port}->{target}" for _, port, target in (front.ports if front else ())) or "nothing"
+    )
     targets: list[tuple[Workload, int]] = []
     for workload in sorted(world.workloads.values(), key=lambda w: w.key):
         if workload.role == "system":
             continue
         if workload.key == "kong-gateway":
-            targets += [(workload, 8444), (workload, 8100)]
+            # The admin API, the status listener and the plaintext proxy listener (off: only 443 is public).
+            targets += [(workload, 8444), (workload, 8100), (workload, 8000)]
             continue
         port = next((p for name, p in workload.ports.items() if name != "http-envoy-prom"), None)
         if port is not None:
@@ -505,8 +579,7 @@ def internet_paths(world: World, kong: gateway.Gateway) -> Iterator[Path]:
             lb = verdict(
                 "load-balancer",
                 (workload.key, port) in exposed,
-                "Kong's LoadBalancer forwards only 80/443 to 8000/8443; "
-                f"nothing publishes {workload.key}:{port}",
+                f"Kong's proxy Service publishes {published}; nothing publishes {workload.key}:{port}",
             )
             return [lb, *hops.address_to_pod(world, client, workload, port, "an internet client")]
 
@@ -626,7 +699,7 @@ def paths(world: World) -> list[Path]:
             found.append(database_path(world, service, service.name, expect="carry"))
         for vhost, (write, read) in vhost_traffic(services, service).items():
             found.append(broker_path(world, service, vhost, write, read, expect="carry"))
-        found += [egress_path(world, service, host, expect="carry") for host in dict.fromkeys(service.egress)]
+        found += [egress_path(world, service, d, expect="carry") for d in dict.fromkeys(service.egress)]
     found += [scrape_path(world, target) for target in observability.scrape_targets(world)]
     found += list(log_paths(world)) + list(trace_paths(world)) + list(datasource_paths(world))
     found += list(vault_paths(world)) + list(gateway_paths(world, kong)) + list(platform_basics(world))
@@ -645,13 +718,22 @@ def paths(world: World) -> list[Path]:
         if owner != s.name
     ]
     found += list(_broker_refusals(world, services))
-    declared = {host for s in services for host in s.egress} | {UNDECLARED_HOST}
-    found += [
-        egress_path(world, s, host, expect="refuse")
-        for s in services
-        for host in sorted(declared)
-        if host not in s.egress
-    ]
+    # Another service's destination (as that service declares it), or a host nobody declares.
+    others = {(d.host, d.port): d for s in services for d in s.egress} | {
+        (UNDECLARED_HOST, 443): Egress(host=UNDECLARED_HOST)
+    }
+    for s in services:
+        own = {(d.host, d.port) for d in s.egress}
+        found += [
+            egress_path(world, s, destination, expect="refuse")
+            for key, destination in sorted(others.items())
+            if key not in own and destination.host not in {host for host, _ in own}
+        ]
+        # Its own destinations on a port it does not declare for them.
+        found += [
+            egress_path(world, s, other_port(d, own), expect="refuse", note=" (undeclared port)")
+            for d in dict.fromkeys(s.egress)
+        ]
     found += list(internet_paths(world, kong)) + list(metadata_paths(world)) + list(stray_paths(world))
     return found
 
@@ -688,7 +770,7 @@ def _broker_refusals(world: World, services: list[ServiceSpec]) -> Iterator[Path
     for source in sources:
         yield broker_non_client(world, source, server.port, "AMQPS")
     if server.management_port:
-        for service in services:
-            client = world.service(service.name)
-            if client is not None:
-                yield broker_non_client(world, client, server.management_port, "management API")
+        # Its clients are Vault's RabbitMQ engine and the topology operator: no service, no other pod.
+        others = [w for w in sources if w.key != "vault"]
+        for client in [w for s in services if (w := world.service(s.name)) is not None] + others:
+            yield broker_non_client(world, client, server.management_port, "management API")

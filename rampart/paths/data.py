@@ -10,6 +10,11 @@ server requires TLS.
 - The RabbitMQ cluster operator's TLS: ``spec.tls.secretName`` and ``disableNonTLSListeners``.
 - Vault's database connection verifies the server only with ``sslmode=verify-full``/``verify-ca``
   (https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION).
+- Vault's dynamic users are revocable when its admin, as the server defines it, may run the revocation
+  statements on a user it created (PostgreSQL 16's role rules: :mod:`rampart.paths.postgres_roles`).
+  RDS's master user is ``LOGIN NOSUPERUSER INHERIT CREATEDB CREATEROLE``
+  (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.rds_superuser.html),
+  with ``createrole_self_grant`` as its parameter group sets it (default empty).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import parse_qs, urlparse
 
 from rampart.paths.endpoints import Address
 from rampart.paths.model import Check, allows, not_applicable, pending, refuses
+from rampart.paths.postgres_roles import Role, lease_lifecycle, self_grant_options
 from rampart.paths.workloads import Workload
 from rampart.paths.world import World
 
@@ -33,6 +39,10 @@ SUBNET = "aws:ec2/subnet:Subnet"
 MQ_BROKER = "aws:mq/broker:Broker"
 SERVICE_ENTRY = "kubernetes:networking.istio.io/v1:ServiceEntry"
 VAULT_DB_CONNECTION = "vault:database/secretBackendConnection:SecretBackendConnection"
+VAULT_DB_ROLE = "vault:database/secretBackendRole:SecretBackendRole"
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 SERVICE_TAG = "rampart.dev/service"
 POSTGRES_PORT = 5432
 AMQPS_PORT = 5671
@@ -179,6 +189,39 @@ def broker_tls(world: World) -> Check:
     return not_applicable("tls", "no broker")
 
 
+def ca_in_vault_pods(world: World, path: str) -> tuple[bool, str]:
+    """Whether ``path`` is a file in Vault's server pods: on a volume of the vault release's
+    ``server.volumes`` / ``server.volumeMounts`` whose ConfigMap (with that key) or certificate Secret
+    (a cert-manager Certificate's ``secretName``, which carries ``ca.crt``) the plan creates."""
+    release = world.release("vault") or {}
+    server = (release.get("values") or {}).get("server") or {}
+    volumes = {v.get("name"): v for v in server.get("volumes") or []}
+    for mount in server.get("volumeMounts") or []:
+        directory = str(mount.get("mountPath", "")).rstrip("/")
+        if not path.startswith(directory + "/"):
+            continue
+        key, volume = path[len(directory) + 1 :], volumes.get(mount.get("name")) or {}
+        if "configMap" in volume:
+            name = volume["configMap"].get("name")
+            found = [
+                c
+                for c in world.of_type(CONFIG_MAP)
+                if c["metadata"].get("name") == name and key in (c.get("data") or {})
+            ]
+            if found:
+                return True, f"ConfigMap {name} ({key}) mounted at {directory}"
+            return False, f"no ConfigMap {name} with {key} in the plan (mounted at {directory})"
+        if "secret" in volume:
+            name = volume["secret"].get("secretName")
+            if key == "ca.crt" and any(
+                (c.get("spec") or {}).get("secretName") == name for c in world.of_type(CERTIFICATE)
+            ):
+                return True, f"the certificate Secret {name} ({key}) mounted at {directory}"
+            return False, f"the Secret {name} mounted at {directory} carries no {key} from the plan"
+        return False, f"mount {mount.get('name')} at {directory} has no ConfigMap or Secret volume"
+    return False, f"{path} is on no volume mounted in Vault's server pods"
+
+
 def vault_connection_tls(world: World, owner: str) -> Check:
     if not world.phase2:
         return pending("tls", "Vault's database connections are phase 2")
@@ -186,14 +229,73 @@ def vault_connection_tls(world: World, owner: str) -> Check:
         if connection.get("name") != owner:
             continue
         url = str((connection.get("postgresql") or {}).get("connectionUrl") or "")
-        mode = (
-            parse_qs(urlparse(url.replace("{{username}}:{{password}}@", "")).query).get("sslmode")
-            or ["prefer"]
-        )[0]
-        if mode in ("verify-full", "verify-ca"):
-            return allows("tls", f"sslmode={mode}: Vault verifies the server")
-        return refuses("tls", f"sslmode={mode}: Vault sends the admin password without verifying the server")
+        query = parse_qs(urlparse(url.replace("{{username}}:{{password}}@", "")).query)
+        mode = (query.get("sslmode") or ["prefer"])[0]
+        if mode not in ("verify-full", "verify-ca"):
+            return refuses(
+                "tls", f"sslmode={mode}: Vault sends the admin password without verifying the server"
+            )
+        # libpq verifies against sslrootcert, default ~/.postgresql/root.crt, which Vault's image lacks.
+        root = (query.get("sslrootcert") or ["~/.postgresql/root.crt"])[0]
+        present, where = ca_in_vault_pods(world, root)
+        if not present:
+            return refuses("tls", f"sslmode={mode}, but sslrootcert {root}: {where}")
+        return allows("tls", f"sslmode={mode}: Vault verifies the server against {where}")
     return refuses("tls", f"no Vault database connection for {owner}")
+
+
+def _admin_role(world: World, owner: str, admin: str) -> Role | None:
+    """Vault's admin on the owner's server, with the attributes and createrole_self_grant it has there."""
+    for cluster in world.of_type(CNPG_CLUSTER):
+        if cluster["metadata"].get("namespace") != owner:
+            continue
+        initdb = ((cluster.get("spec") or {}).get("bootstrap") or {}).get("initdb") or {}
+        sql = [" ".join(str(line).split()) for line in initdb.get("postInitApplicationSQL") or []]
+        quoted = f'ALTER ROLE "{admin}"'
+        grant = next(
+            (
+                line.split("=", 1)[1].strip(" ';")
+                for line in sql
+                if line.startswith(f"{quoted} SET createrole_self_grant")
+            ),
+            "",
+        )
+        return Role(admin, createrole=f"{quoted} CREATEROLE;" in sql, self_grant=self_grant_options(grant))
+    for type_, group_key, groups_type in (
+        (RDS_INSTANCE, "parameterGroupName", PARAMETER_GROUP),
+        (RDS_CLUSTER, "dbClusterParameterGroupName", CLUSTER_PARAMETER_GROUP),
+    ):
+        groups = _by_name(world, groups_type)
+        for resource in world.plan.of_type(type_):
+            inputs = resource["inputs"]
+            if (inputs.get("tags") or {}).get(SERVICE_TAG) != owner:
+                continue
+            parameters = (groups.get(str(inputs.get(group_key, ""))) or {}).get("parameters") or []
+            grant = next(
+                (str(p.get("value")) for p in parameters if p.get("name") == "createrole_self_grant"), ""
+            )
+            return Role(admin, createrole=True, self_grant=self_grant_options(grant))
+    return None
+
+
+def vault_revocation(world: World, owner: str) -> Check:
+    """Whether Vault can end the users it creates in the owner's database before their lease runs out."""
+    if not world.phase2:
+        return pending("credentials", "Vault's database roles are phase 2")
+    connection = next((c for c in world.of_type(VAULT_DB_CONNECTION) if c.get("name") == owner), None)
+    role = next((r for r in world.of_type(VAULT_DB_ROLE) if r.get("dbName") == owner), None)
+    if connection is None or role is None:
+        return refuses("credentials", f"no Vault database connection and role for {owner}")
+    admin_name = str((connection.get("postgresql") or {}).get("username") or "")
+    admin = _admin_role(world, owner, admin_name)
+    if admin is None:
+        return refuses("credentials", f"no database server of {owner} in the plan")
+    outcome = lease_lifecycle(
+        admin, list(role.get("creationStatements") or []), list(role.get("revocationStatements") or [])
+    )
+    if not outcome.revoked:
+        return refuses("credentials", f"{admin_name} cannot revoke a user of {owner}: {outcome.error}")
+    return allows("credentials", f"{admin_name} creates and fully revokes users (sessions, objects, role)")
 
 
 def imds(world: World) -> Check:

@@ -219,7 +219,9 @@ def pod_to_external(
     if world.mesh.installed:
         outbound = world.mesh.outbound_captured(source, registry_port or port)
         if outbound.allowed:
-            registry = world.mesh.registry_allows(source, host, registry_port or port)
+            registry = world.mesh.registry_allows(
+                source, host, registry_port or port, address=address.address
+            )
             checks.append(verdict("mesh-egress", registry.allowed, registry.reason))
         else:
             checks.append(not_applicable("mesh-egress", outbound.reason))

@@ -34,6 +34,7 @@ Four questions, each from Istio's documented semantics:
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -328,10 +329,17 @@ class Mesh:
         return Decision(False, f"Sidecar {name} does not list {host}")
 
     def registry_allows(  # noqa: PLR0911 - one return per documented case
-        self, client: Workload, host: str, port: int, *, in_cluster: Workload | None = None
+        self,
+        client: Workload,
+        host: str,
+        port: int,
+        *,
+        in_cluster: Workload | None = None,
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None,
     ) -> Decision:
         """Whether the client's sidecar forwards to ``host:port`` (an in-cluster Service when
-        ``in_cluster`` names its workload, else an external host)."""
+        ``in_cluster`` names its workload, else an external host, dialled at ``address``). An entry
+        with ``addresses`` matches only connections to those blocks (Envoy's listener is on them)."""
         captured = self.outbound_captured(client, port)
         if not captured.allowed:
             return Decision(True, f"not intercepted: {captured.reason}")
@@ -353,6 +361,9 @@ class Mesh:
             if not any(_host_matches(h, host) for h in spec.get("hosts") or []):
                 continue
             if not any(int(p.get("number", 0)) == port for p in spec.get("ports") or []):
+                continue
+            blocks = [ipaddress.ip_network(b, strict=False) for b in spec.get("addresses") or []]
+            if blocks and address is not None and not any(address in b for b in blocks):
                 continue
             if not _exported(entry, namespace, client.namespace, spec.get("exportTo")):
                 continue

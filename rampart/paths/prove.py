@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rampart import progress
 from rampart.config import PlatformConfig
 from rampart.offline.plan import Plan
 from rampart.paths.catalog import paths
@@ -12,7 +13,7 @@ from rampart.paths.world import World
 def prove(plan: Plan, config: PlatformConfig) -> Proof:
     """Every must-carry and must-refuse path of the stack, each with a verdict per layer."""
     world = World(plan, config)
-    results = tuple(PathResult(path.spec, combine(path.evaluate())) for path in paths(world))
+    results = tuple(_proved(PathResult(path.spec, combine(path.evaluate()))) for path in paths(world))
     notes: list[str] = []
     if not world.phase2:
         notes.append(
@@ -21,3 +22,8 @@ def prove(plan: Plan, config: PlatformConfig) -> Proof:
             "to prove them."
         )
     return Proof(plan.stack, results, tuple(notes))
+
+
+def _proved(result: PathResult) -> PathResult:
+    progress.advance("paths proved")
+    return result

@@ -138,9 +138,10 @@ class SecurityGroups:
     # --- rules ---------------------------------------------------------------------------------
     def _rules(self, table: Mapping[str, list[Rule]], group_id: str, direction: str) -> list[Rule]:
         if group_id == self.cluster_group and group_id not in self.groups:
+            # EKS's own rules, and any the program adds to the group as separate rule resources.
             everything = Rule(None, None, "-1", frozenset(), ("0.0.0.0/0",), "EKS default")
             from_self = Rule(None, None, "-1", frozenset([group_id]), (), "EKS default: from itself")
-            return [from_self] if direction == "in" else [everything]
+            return [from_self if direction == "in" else everything, *table.get(group_id, [])]
         return table.get(group_id, [])
 
     def admitting_rule(

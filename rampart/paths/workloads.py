@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from components.core.chart_archive import chart_name as archive_chart_name
 from rampart.offline.plan import Plan
 from rampart.paths.endpoints import Pod
 from rampart.paths.network import NAMESPACE, NAMESPACE_PATCH
@@ -142,18 +143,34 @@ def kong_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[W
         KONG_POD_ANNOTATIONS | KONG_CONTROLLER_ANNOTATIONS, values, "controller", "podAnnotations"
     )
     proxy = _get(values, "gateway", "proxy", default={}) or {}
+    # proxy.http / proxy.tls (enabled: true, servicePort 80 / 443, containerPort 8000 / 8443 by default):
+    # a disabled listener is neither a container port nor a Service port (templates/_helpers.tpl).
+    listeners = [
+        (
+            name,
+            port_name,
+            int(_get(proxy, key, "servicePort", default=service)),
+            int(_get(proxy, key, "containerPort", default=container)),
+        )
+        for key, name, port_name, service, container in (
+            ("http", "proxy", "kong-proxy", 80, 8000),
+            ("tls", "proxy-tls", "kong-proxy-tls", 443, 8443),
+        )
+        if _get(proxy, key, "enabled", default=True) is not False
+    ]
     return [
         Workload(
             key="kong-gateway",
             namespace=namespace,
             labels=kong_selector(release, "gateway") | _merged({}, values, "gateway", "podLabels"),
             service_account=f"{release}-gateway",
-            ports={"proxy": 8000, "proxy-tls": 8443, "status": 8100, "admin-tls": 8444},
+            ports={name: container for name, _, _, container in listeners}
+            | {"status": 8100, "admin-tls": 8444},
             annotations=gateway_annotations,
             front=Front(
                 f"{release}-gateway-proxy",
                 kong_selector(release, "gateway"),
-                (("kong-proxy", 80, 8000), ("kong-proxy-tls", 443, 8443)),
+                tuple((port_name, service, container) for _, port_name, service, container in listeners),
             ),
             source=KONG_SOURCE + f"; proxy Service type {proxy.get('type', 'LoadBalancer')}",
         ),
@@ -337,17 +354,26 @@ def cert_manager_pods(release: str, namespace: str, values: Mapping[str, Any]) -
     ]
 
 
-def cnpg_operator_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[Workload]:
-    return [
-        Workload(
-            "cnpg-operator",
-            namespace,
-            {"app.kubernetes.io/name": "cloudnative-pg", "app.kubernetes.io/instance": release},
-            f"{release}-cloudnative-pg",
-            {"metrics": 8080, "webhook-server": 9443},
-            source="cloudnative-pg/charts cloudnative-pg 0.29.0",
-        )
-    ]
+def _one_controller(
+    key: str, app: str, ports: Mapping[str, int], *, source: str, account_suffix: str = ""
+) -> ChartPods:
+    """A chart whose one Deployment carries the recommended labels app.kubernetes.io/name=``app`` and
+    /instance=<release>, under the service account <release><account_suffix>."""
+
+    def pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[Workload]:
+        labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": release}
+        return [Workload(key, namespace, labels, release + account_suffix, dict(ports), source=source)]
+
+    return pods
+
+
+cnpg_operator_pods = _one_controller(
+    "cnpg-operator",
+    "cloudnative-pg",
+    {"metrics": 8080, "webhook-server": 9443},
+    source="cloudnative-pg/charts cloudnative-pg 0.29.0",
+    account_suffix="-cloudnative-pg",
+)
 
 
 def istiod_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[Workload]:
@@ -376,30 +402,15 @@ def istiod_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list
     ]
 
 
-def lb_controller_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[Workload]:
-    return [
-        Workload(
-            "aws-load-balancer-controller",
-            namespace,
-            {"app.kubernetes.io/name": "aws-load-balancer-controller", "app.kubernetes.io/instance": release},
-            release,
-            {"webhook-server": 9443, "metrics-server": 8080},
-            source="aws/eks-charts aws-load-balancer-controller",
-        )
-    ]
-
-
-def karpenter_pods(release: str, namespace: str, values: Mapping[str, Any]) -> list[Workload]:
-    return [
-        Workload(
-            "karpenter",
-            namespace,
-            {"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": release},
-            release,
-            {"http-metrics": 8080},
-            source="aws/karpenter-provider-aws charts/karpenter",
-        )
-    ]
+lb_controller_pods = _one_controller(
+    "aws-load-balancer-controller",
+    "aws-load-balancer-controller",
+    {"webhook-server": 9443, "metrics-server": 8080},
+    source="aws/eks-charts aws-load-balancer-controller",
+)
+karpenter_pods = _one_controller(
+    "karpenter", "karpenter", {"http-metrics": 8080}, source="aws/karpenter-provider-aws charts/karpenter"
+)
 
 
 CHARTS: dict[str, ChartPods] = {
@@ -419,8 +430,9 @@ CHARTS: dict[str, ChartPods] = {
 
 
 def chart_name(release: Mapping[str, Any]) -> str:
-    """The chart a Release installs (its last path part for OCI references)."""
-    return str(release.get("chart") or "").rstrip("/").rsplit("/", 1)[-1]
+    """The chart a Release installs (its last path part for OCI references, the name in a mirror's
+    `<chart>-<version>.tgz`)."""
+    return archive_chart_name(str(release.get("chart") or ""), str(release.get("version") or ""))
 
 
 # --- operator workloads -------------------------------------------------------------------------
@@ -614,6 +626,9 @@ def _declared(plan: Plan) -> Iterator[Workload]:
         yield cnpg_instances(cluster["inputs"])
     for cluster in plan.of_type(RABBITMQ_CLUSTER):
         yield rabbitmq_pods(cluster["inputs"])
+    # Both operators run on both targets (components/messaging/broker.py): with Amazon MQ the
+    # topology operator configures the broker through its management API.
+    if plan.of_type(RABBITMQ_CLUSTER) or plan.of_type("aws:mq/broker:Broker"):
         yield from rabbitmq_operators("rabbitmq-system")
     for release in plan.of_type(RELEASE):
         inputs = release["inputs"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pulumi
@@ -40,6 +40,8 @@ CLUSTER_SG = "sg-0123456789abcdef0"
 EBS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
 VPC_ID = "vpc-0123456789abcdef0"
 NODE_ROLE_NAME = f"KarpenterNodeRole-{CLUSTER}"
+# The stack's ownership tags (components/targets/aws/ownership.py), as the aws target hands them down.
+TAGS = {"environment": "dev", "owner": "platform-team", "cost-center": "cc-1234"}
 # IAM's limit on a managed policy document, whitespace not counted.
 MANAGED_POLICY_LIMIT = 6144
 # The only actions allowed on Resource "*": AWS offers no resource-level permission for them.
@@ -91,43 +93,52 @@ def system_nodes(provider: aws.Provider) -> aws.iam.Role:
     )
 
 
-@functools.cache
-def build_karpenter(limits: str = "default") -> Plan:
+def on_cluster(add: Callable[[EksHandle, list[pulumi.Resource], pulumi.ResourceOptions], object]) -> Plan:
+    """The plan of ``add``, given a stand-in cluster's handle, what an add-on waits for (the system
+    node group) and options with an explicit AWS provider."""
+
     def program() -> None:
         provider = aws.Provider("aws", region=REGION)
-        Karpenter(
+        add(eks_handle(provider), [system_nodes(provider)], pulumi.ResourceOptions(providers=[provider]))
+
+    return plan_of(program)
+
+
+@functools.cache
+def build_karpenter(limits: str = "default") -> Plan:
+    return on_cluster(
+        lambda eks, waits, opts: Karpenter(
             "karpenter",
             KarpenterArgs(
-                eks=eks_handle(provider),
+                eks=eks,
                 limits=LIMITS[limits],
                 environment="dev",
                 permissions_boundary=None,
                 provider=k8s.Provider("k8s"),
-                depends_on=[system_nodes(provider)],
+                tags=TAGS,
+                depends_on=waits,
             ),
-            opts=pulumi.ResourceOptions(providers=[provider]),
+            opts=opts,
         )
-
-    return plan_of(program)
+    )
 
 
 @functools.cache
 def build_lb_controller() -> Plan:
-    def program() -> None:
-        provider = aws.Provider("aws", region=REGION)
-        LoadBalancerController(
+    return on_cluster(
+        lambda eks, waits, opts: LoadBalancerController(
             "lb-controller",
             LoadBalancerControllerArgs(
-                eks=eks_handle(provider),
+                eks=eks,
                 vpc_id=pulumi.Output.from_input(VPC_ID),
                 permissions_boundary=f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary",
                 provider=k8s.Provider("k8s"),
-                depends_on=[system_nodes(provider)],
+                tags=TAGS,
+                depends_on=waits,
             ),
-            opts=pulumi.ResourceOptions(providers=[provider]),
+            opts=opts,
         )
-
-    return plan_of(program)
+    )
 
 
 PLANS = {"karpenter": build_karpenter, "aws-load-balancer-controller": build_lb_controller}

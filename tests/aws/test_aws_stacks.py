@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config
 
-AWS_STACKS = ["dev", "staging", "prod"]
 IAM_DOCUMENT_PROPS = {
     "aws:iam/policy:Policy": "policy",
     "aws:iam/rolePolicy:RolePolicy": "policy",
@@ -27,11 +24,6 @@ def of_type(plan: Plan, type_: str) -> list[dict[str, Any]]:
 def one(plan: Plan, type_: str) -> dict[str, Any]:
     (found,) = of_type(plan, type_)
     return found
-
-
-@pytest.fixture(params=AWS_STACKS)
-def aws_stack(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def test_network(aws_stack: str) -> None:
@@ -71,11 +63,20 @@ def test_eks_cluster_is_secure_by_default(aws_stack: str) -> None:
         "authenticationMode": "API",
         "bootstrapClusterCreatorAdminPermissions": False,
     }
-    admins = [
+    entries = [
         e["principalArn"] for e in of_type(plan, "aws:eks/accessEntry:AccessEntry") if e["type"] == "STANDARD"
     ]
-    settings = stack_config(aws_stack).aws
-    assert settings is not None and sorted(admins) == sorted(settings.admin_principal_arns)
+    cluster_wide = [
+        a["principalArn"]
+        for a in of_type(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a["accessScope"]["type"] == "cluster"
+    ]
+    config = stack_config(aws_stack)
+    settings = config.aws
+    # Cluster-wide access is the platform admins' alone; every other entry acts for a team.
+    assert settings is not None and sorted(cluster_wide) == sorted(settings.admin_principal_arns)
+    team_roles = [arn for team in config.teams for arn in team.aws_role_arns]
+    assert team_roles and sorted(entries) == sorted([*settings.admin_principal_arns, *team_roles])
     (log_group,) = [
         g for g in of_type(plan, "aws:cloudwatch/logGroup:LogGroup") if g["name"].endswith("/cluster")
     ]

@@ -19,20 +19,15 @@ from components.targets.aws.max_pods import ENI_LIMITS, max_pods, node_group_max
 from rampart import order
 from rampart.config import ConfigError, load_platform_config
 from rampart.offline.plan import Plan
+from tests.aws.conftest import AWS_STACKS
 from tests.conftest import planned, stack_config
 from tests.support.harness import cluster_handle
 
-AWS_STACKS = ["dev", "staging", "prod"]
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 ADDON = "aws:eks/addon:Addon"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SPOT_ROLE = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
-
-
-@pytest.fixture(params=AWS_STACKS)
-def aws_stack(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def named(plan: Plan, name: str, kind: str = "") -> dict[str, Any]:

@@ -26,8 +26,16 @@ JWT = {
     "audiences": ["rampart-api"],
 }
 SMALL = {"min": 1, "max": 2}
+# What every test platform declares besides its environment: the existing-cluster target and the
+# owner and cost center its resources are tagged with.
+PLATFORM = {"target": "kubernetes", "owner": "platform-team", "cost_center": "cc-1042"}
+# The teams that own SHOP's services (the sample stacks declare the same names).
+TEAMS: list[dict[str, Any]] = [
+    {"name": name, "group": f"team-{name}"} for name in ("commerce", "payments", "fulfilment", "support")
+]
 SHOP: dict[str, dict[str, Any]] = {
     "orders": {
+        "team": "commerce",
         "image": "ghcr.io/acme/orders:1.4.2",
         "replicas": SMALL,
         "calls": ["payments", "inventory"],
@@ -45,6 +53,7 @@ SHOP: dict[str, dict[str, Any]] = {
         "load_balancing": "least_request",
     },
     "payments": {
+        "team": "payments",
         "image": "ghcr.io/acme/payments:2.0.7",
         "replicas": SMALL,
         "health": {"startup": "/healthz"},
@@ -54,6 +63,7 @@ SHOP: dict[str, dict[str, Any]] = {
         "egress": ["api.stripe.com"],
     },
     "inventory": {
+        "team": "fulfilment",
         "image": "ghcr.io/acme/inventory:3.1.0",
         "replicas": SMALL,
         "database": {"storage_gb": 5},
@@ -61,6 +71,7 @@ SHOP: dict[str, dict[str, Any]] = {
         "load_balancing": "least_request",
     },
     "catalog": {
+        "team": "commerce",
         "image": "ghcr.io/acme/catalog:1.9.0",
         "replicas": SMALL,
         "database": {"storage_gb": 5},
@@ -69,6 +80,7 @@ SHOP: dict[str, dict[str, Any]] = {
         ],
     },
     "cart": {
+        "team": "commerce",
         "image": "ghcr.io/acme/cart@sha256:" + "3f" * 32,
         "replicas": SMALL,
         "calls": ["catalog", "inventory"],
@@ -76,13 +88,17 @@ SHOP: dict[str, dict[str, Any]] = {
         "load_balancing": "source_ip_hash",
     },
     "notifications": {
+        "team": "fulfilment",
         "image": "ghcr.io/acme/notifications:0.8.3",
         "replicas": SMALL,
         "queue": {"consumes": ["order-created", "payment-settled"]},
-        "egress": ["smtp.internal.example.com"],
+        "egress": [
+            {"host": "smtp.internal.example.com", "port": 587, "protocol": "TCP", "cidr": "10.100.25.0/24"}
+        ],
         "env": {"SMTP_HOST": "smtp.internal.example.com", "LOG_LEVEL": "info"},
     },
     "backoffice": {
+        "team": "support",
         "image": "ghcr.io/acme/backoffice:5.2.1",
         "replicas": SMALL,
         "calls": ["orders", "payments"],
@@ -102,19 +118,20 @@ def shop_config(**settings: Any) -> PlatformConfig:
     """SHOP on a local kubernetes platform (``settings`` replace platform keys)."""
     raw = {
         "environment": "local",
-        "target": "kubernetes",
-        "owner": "platform-team",
-        "cost_center": "cc-1042",
+        **PLATFORM,
         "kubernetes": {"version": "1.33", "context": "kind-rampart"},
         "jwt": JWT,
+        "teams": TEAMS,
         "services": declarations(),
     }
     return load_platform_config(raw | settings)
 
 
 def with_catalog(config: PlatformConfig, catalog: Mapping[str, Mapping[str, Any]]) -> PlatformConfig:
-    """A stack's platform settings with the services of ``catalog`` instead of its own, validated."""
-    raw = config.model_dump(mode="json", exclude={"services", "vault_token"})
+    """A stack's platform settings with the services of ``catalog`` instead of its own, validated. The
+    stack's teams stay when every service of ``catalog`` names one of them."""
+    owned = all("team" in spec for spec in catalog.values())
+    raw = config.model_dump(mode="json", exclude={"services", "vault_token", *(() if owned else ("teams",))})
     return load_platform_config(raw | {"services": declarations(catalog)})
 
 

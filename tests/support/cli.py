@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 RAMPART = str(Path(sys.executable).parent / "rampart")
@@ -17,3 +17,12 @@ def rampart(
     return subprocess.run(
         [RAMPART, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
+
+
+def merged(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` as CI runs it: output to a pipe, stderr merged into stdout in order, a non-zero exit
+    returned rather than raised."""
+    into_stdout = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    return subprocess.run(argv, cwd=cwd, env=env, timeout=timeout, text=True, check=False, **into_stdout)

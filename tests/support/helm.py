@@ -39,6 +39,9 @@ MESH_CONFIG_FIELDS: dict[str, Any] = {
 PASS_THROUGH = {
     "gateway.env.ssl_cert",
     "gateway.env.ssl_cert_key",
+    # Not in the kong chart's defaults, read by its templates/_helpers.tpl ("kong.service") for
+    # every Service it renders from the proxy values.
+    "gateway.proxy.externalTrafficPolicy",
     "loki.storage.bucketNames",
     "tempo.receivers.zipkin",
     # Commented in the grafana chart's defaults (values.yaml `rbac:`), read by its

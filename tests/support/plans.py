@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from components.targets.aws.handles import PodIdentity
 from policies import catalog
 from policies.model import Pack, Resource, Rule
 from policies.rules import lifecycle
@@ -21,6 +22,21 @@ AWS_PROVIDER = "urn:pulumi:test::rampart::pulumi:providers:aws::aws::"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # The tags an aws stack puts on everything (environment, owner, cost-center).
 TAGS = {"environment": "prod", "owner": "platform", "cost-center": "cc-1"}
+# The stand-in account, cluster and permissions boundary the aws component tests build in.
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+CLUSTER_NAME = "rampart-prod"
+CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER_NAME}"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/rampart-boundary"
+# What the aws target hands a layer for its pods' AWS permissions (EKS Pod Identity), in that account.
+POD_IDENTITY = PodIdentity(
+    cluster_name=CLUSTER_NAME,
+    cluster_arn=CLUSTER_ARN,
+    account_id=ACCOUNT,
+    partition="aws",
+    region=REGION,
+    permissions_boundary=BOUNDARY,
+)
 
 
 def of(plan: Plan, kind: str) -> list[dict[str, Any]]:
@@ -38,6 +54,15 @@ def one(plan: Plan, kind: str, name: str | None = None, namespace: str | None = 
     ]
     assert len(found) == 1, f"{kind} {namespace or ''}/{name or ''}: {len(found)}"
     return found[0]
+
+
+def network_policies(plan: Plan, namespace: str | None = None) -> dict[str, dict[str, Any]]:
+    """NetworkPolicy name -> its spec, of those in ``namespace`` (of every namespace when None)."""
+    return {
+        r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]
+        for r in of(plan, "NetworkPolicy")
+        if namespace is None or r["inputs"]["metadata"]["namespace"] == namespace
+    }
 
 
 def name_of(resource: Mapping[str, Any]) -> str:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import runpy
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from rampart.config import ConfigError
+from rampart.offline.mocks import PlanMocks
+from rampart.offline.monitor import CapturingMonitor
+from rampart.offline.project import load_project, load_stack_config
+from rampart.offline.runner import capture
 from tests.support.catalog import SHOP, write_catalog
 from tests.support.reference import PROJECT_ROOT
 
@@ -49,3 +56,18 @@ def temp_project(
     for name, document in stacks.items():
         (root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     return root
+
+
+def refused_problems(root: Path, stack: str) -> tuple[list[str], list[str]]:
+    """Run the real program of the project at ``root`` on ``stack``, which must stop with a ConfigError:
+    its problems, and the types the program registered before it stopped."""
+    project = load_project(root)
+    values = load_stack_config(project, stack).values
+    monitor = CapturingMonitor(PlanMocks())
+
+    def program() -> None:
+        runpy.run_path(str(project.main), run_name="__main__")
+
+    with pytest.raises(ConfigError) as caught:
+        capture(program, stack=stack, config=values, monitor=monitor, root_directory=root)
+    return caught.value.problems, [r["type"] for r in monitor.registrations]

@@ -14,13 +14,16 @@ import pulumi_aws as aws
 
 from components.contract import ClusterHandle, TargetHandle
 from components.core.protection import is_protected
+from components.messaging import OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_WORKLOAD
 from components.targets.aws.eks import EksCluster, EksClusterArgs
 from components.targets.aws.handles import AwsContext, EksHandle, NetworkHandle, PodIdentity
 from components.targets.aws.karpenter import Karpenter, KarpenterArgs
 from components.targets.aws.karpenter import max_nodes as karpenter_max_nodes
 from components.targets.aws.lb_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.targets.aws.network import Network, NetworkArgs
+from components.targets.aws.ownership import ownership_tags
 from components.targets.aws.pod_security import PodSecurityGroups, PodSecurityGroupsArgs
+from components.targets.aws.team_access import TeamAccess
 from rampart.config import PlatformConfig
 from rampart.config.models import AwsTarget
 
@@ -33,6 +36,8 @@ class AwsClusterArgs:
     # environment, owner and cost-center: on every taggable AWS resource, through the provider.
     tags: dict[str, str]
     protect: bool
+    # The teams whose IAM roles get access entries scoped to their namespaces.
+    teams: Sequence[TeamAccess] = ()
 
 
 class AwsCluster(pulumi.ComponentResource):
@@ -83,6 +88,8 @@ class AwsCluster(pulumi.ComponentResource):
                 account_id=account_id,
                 partition=partition,
                 protect=args.protect,
+                tags=args.tags,
+                teams=args.teams,
             ),
             opts=child,
         )
@@ -95,6 +102,7 @@ class AwsCluster(pulumi.ComponentResource):
                 environment=args.environment,
                 permissions_boundary=settings.permissions_boundary_arn,
                 provider=eks.provider,
+                tags=args.tags,
                 depends_on=eks.ready,
                 ami_release=settings.node_ami_release,
             ),
@@ -107,6 +115,7 @@ class AwsCluster(pulumi.ComponentResource):
                 vpc_id=self.network.vpc_id,
                 permissions_boundary=settings.permissions_boundary_arn,
                 provider=eks.provider,
+                tags=args.tags,
                 depends_on=eks.ready,
             ),
             opts=child,
@@ -127,8 +136,9 @@ class AwsCluster(pulumi.ComponentResource):
 def aws_target(
     config: PlatformConfig, parent: pulumi.Resource, database_clients: Sequence[str] = ()
 ) -> TargetHandle:
-    """EKS in its own VPC. ``database_clients`` (services with a database, and Vault) get a pod
-    security group each, which their databases admit; their pods also keep the cluster's group."""
+    """EKS in its own VPC. ``database_clients`` (services with a database or a queue, Vault and the
+    broker's topology operator: data_layer.security_group_clients) get a pod security group each,
+    which their databases and the broker admit; their pods also keep the cluster's group."""
     assert config.aws is not None  # the config loader requires `aws` settings for this target
     environment = config.environment
     cluster = AwsCluster(
@@ -137,8 +147,12 @@ def aws_target(
             environment=environment,
             settings=config.aws,
             kubernetes_version=config.kubernetes.version,
-            tags={"environment": environment, "owner": config.owner, "cost-center": config.cost_center},
+            tags=ownership_tags(environment, config.owner, config.cost_center),
             protect=is_protected(environment),
+            teams=[
+                TeamAccess(team.name, team.group, team.aws_role_arns, config.services_of(team.name))
+                for team in config.teams
+            ],
         ),
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -151,7 +165,12 @@ def aws_target(
             environment=environment,
             vpc_id=cluster.network.vpc_id,
             cluster_security_group_id=eks.cluster_security_group_id,
-            workloads={workload: workload for workload in database_clients},
+            # A service's (and Vault's) namespace is its own name; the topology operator runs in
+            # the operators' namespace.
+            workloads={
+                workload: {TOPOLOGY_OPERATOR_WORKLOAD: OPERATOR_NAMESPACE}.get(workload, workload)
+                for workload in database_clients
+            },
             # Each workload attaches its groups itself, before its pods start.
             provider=None,
             tags=tags,

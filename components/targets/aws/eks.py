@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.targets.aws import iam, kms
+from components.targets.aws import iam, kms, ownership
 from components.targets.aws.addons import addon_version
 from components.targets.aws.handles import EksHandle, NetworkHandle
 from components.targets.aws.karpenter import DISCOVERY_TAG
 from components.targets.aws.max_pods import node_group_max_pods
+from components.targets.aws.team_access import TeamAccess, team_access_entries
 from rampart.config.models import AwsTarget
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -31,7 +33,10 @@ SUPPORT_TYPE = "STANDARD"
 # from, since the node roles lack AmazonEKS_CNI_Policy) exist before the first node joins, or nodes stay
 # NotReady until the CNI can reach EC2.
 BEFORE_COMPUTE = ("eks-pod-identity-agent", "vpc-cni")
-KMS_USE = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+# The cluster role's use of the secrets key: EKS encrypts and decrypts with it directly (no kms:ViaService
+# to narrow by); a grant it makes is for the cluster, an AWS resource.
+SECRETS_KEY_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"]
+SECRETS_KEY_GRANTS = ["kms:CreateGrant"]
 VPC_CNI_CONFIGURATION: dict[str, object] = {
     # Network-policy enforcement on: the paved road's NetworkPolicies are enforced, not advisory.
     "enableNetworkPolicy": "true",
@@ -55,6 +60,11 @@ class EksClusterArgs:
     partition: pulumi.Output[str]
     # Staging and prod protect the cluster and its keys from `pulumi destroy`.
     protect: bool
+    # The ownership tags (ownership.OWNERSHIP_KEYS) for what EKS and the CSI driver create untagged by the
+    # provider: the system nodes' instances, volumes and interfaces, and persistent volumes.
+    tags: Mapping[str, str]
+    # The teams whose roles get access entries scoped to their namespaces.
+    teams: Sequence[TeamAccess] = ()
 
 
 def node_user_data(max_pods: int) -> str:
@@ -82,6 +92,18 @@ def node_user_data(max_pods: int) -> str:
         "--RAMPART--\n"
     )
     return base64.b64encode(document.encode()).decode()
+
+
+def secrets_key_document(key_arn: str) -> str:
+    """The cluster role's policy on the secrets key; its grants only for AWS resources."""
+    return iam.document(
+        [
+            iam.allow(SECRETS_KEY_USE, [key_arn]),
+            iam.allow(
+                SECRETS_KEY_GRANTS, [key_arn], Condition={"Bool": {"kms:GrantIsForAWSResource": "true"}}
+            ),
+        ]
+    )
 
 
 def managed_policy(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
@@ -160,7 +182,7 @@ class EksCluster(pulumi.ComponentResource):
         secrets_key_use = aws.iam.RolePolicy(
             f"{name}-cluster-secrets-key",
             role=cluster_role.id,
-            policy=secrets_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
+            policy=secrets_key.arn.apply(secrets_key_document),
             opts=child,
         )
 
@@ -227,6 +249,10 @@ class EksCluster(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+        # Each team's roles: entries in the team's group, read access on its namespaces only (team_access.py).
+        team_access_entries(
+            name, cluster_name=cluster.name, partition=args.partition, teams=args.teams, opts=child
+        )
 
         # The private endpoint answers only what the cluster security group admits: the nodes, and the
         # networks named here (the runner that deploys this stack). "You must ensure that your Amazon EKS
@@ -280,11 +306,14 @@ class EksCluster(pulumi.ComponentResource):
                     ),
                 )
             ],
+            # The provider's default tags tag the template, not what EKS launches from it: the ownership
+            # tags go to the instances, their volumes and interfaces here (ownership.py).
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(
-                    resource_type=kind, tags={"Name": f"{cluster_name}-system"}
+                    resource_type=kind,
+                    tags={"Name": f"{cluster_name}-system", **ownership.ownership_only(args.tags)},
                 )
-                for kind in ("instance", "volume")
+                for kind in ownership.LAUNCHED_RESOURCE_TYPES
             ],
             # Security groups for pods take one interface per node for the trunk: max-pods without it.
             user_data=node_user_data(node_group_max_pods(nodes.instance_types)),
@@ -345,7 +374,15 @@ class EksCluster(pulumi.ComponentResource):
                 annotations={"storageclass.kubernetes.io/is-default-class": "true"},
             ),
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": ebs_key.arn},
+            # Persistent volumes are created by the CSI driver, past the provider's default tags. Parameters
+            # are immutable: a change replaces the class (named, so delete first); volumes already
+            # provisioned keep the tags they were created with.
+            parameters={
+                "type": "gp3",
+                "encrypted": "true",
+                "kmsKeyId": ebs_key.arn,
+                **ownership.storage_class_tag_parameters(args.tags),
+            },
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",
@@ -472,7 +509,11 @@ class EksCluster(pulumi.ComponentResource):
             service_account="ebs-csi-controller-sa",
             policy="service-role/AmazonEBSCSIDriverPolicy",
             opts=opts,
-            policy_json=ebs_key.arn.apply(lambda arn: iam.document([iam.allow(KMS_USE, [arn])])),
+            policy_json=pulumi.Output.all(ebs_key.arn, args.account_id).apply(
+                lambda values: iam.document(
+                    ownership.ebs_key_statements(str(values[0]), args.settings.region, str(values[1]))
+                )
+            ),
         )
         after_nodes: list[pulumi.Resource] = [node_group, vpc_cni]
         return [

@@ -11,7 +11,7 @@ The controller role's documents live beside this module, in :mod:`.iam_policy`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 from components.core import charts, labels, netpol, quota
 from components.core.namespace_baseline import ContainerDefaults, namespace_baseline
 from components.targets.aws import KARPENTER_NAMESPACE as NAMESPACE
-from components.targets.aws import iam
+from components.targets.aws import iam, ownership
 from components.targets.aws.addons import karpenter_ami_alias
 from components.targets.aws.handles import EksHandle
 from components.targets.aws.karpenter.iam_policy import CONCERNS, controller_policies, queue_policy
@@ -30,9 +30,7 @@ from rampart.config.models import Karpenter as KarpenterLimits
 
 SERVICE_ACCOUNT = "karpenter"
 RELEASE_NAME = "karpenter"
-CHART = "oci://public.ecr.aws/karpenter/karpenter"
-CHART_REPOSITORY = "oci://public.ecr.aws/karpenter"
-CHART_VERSION = "1.14.1"
+CHART = charts.Chart("oci://public.ecr.aws/karpenter", "oci://public.ecr.aws/karpenter/karpenter", "1.14.1")
 
 NODE_CLASS_NAME = "default"
 NODE_POOL_NAME = "default"
@@ -96,6 +94,8 @@ class KarpenterArgs:
     environment: str
     permissions_boundary: str | None
     provider: k8s.Provider
+    # The ownership tags (ownership.OWNERSHIP_KEYS): Karpenter's instances, volumes and interfaces carry them.
+    tags: Mapping[str, str]
     # What the release must wait for: the system node group it runs on, the cluster add-ons.
     depends_on: Sequence[pulumi.Resource] = ()
     # The stack's pinned AMI release (aws.node_ami_release); None follows the latest (dev only).
@@ -112,7 +112,6 @@ def helm_values(
     queue_name: pulumi.Input[str],
     region: str,
 ) -> dict[str, object]:
-    resources = dict(CONTROLLER_RESOURCES)
     return {
         "settings": {
             "clusterName": cluster_name,
@@ -127,7 +126,7 @@ def helm_values(
         "controller": {
             # Nodes allow IMDS only to the host (hop limit 1): the SDK learns its region from here.
             "env": [{"name": "AWS_REGION", "value": region}],
-            "resources": {"requests": resources, "limits": dict(resources)},
+            "resources": quota.guaranteed(CONTROLLER_RESOURCES),
         },
     }
 
@@ -139,6 +138,7 @@ def node_class_spec(
     ebs_kms_key_arn: pulumi.Input[str],
     environment: str,
     ami_alias: str,
+    tags: Mapping[str, str],
 ) -> dict[str, object]:
     return {
         # The stack's pinned release (al2023@v<date>), the same one the system node group boots.
@@ -168,7 +168,16 @@ def node_class_spec(
                 },
             }
         ],
-        "tags": {labels.PART_OF: "rampart", labels.ENVIRONMENT: environment},
+        # On every instance, volume, interface and launch template Karpenter creates, which the provider's
+        # default tags never see. None of these keys is one Karpenter reserves (the CRD refuses
+        # eks:eks-cluster-name, kubernetes.io/cluster/*, karpenter.sh/nodepool, karpenter.sh/nodeclaim and
+        # karpenter.k8s.aws/ec2nodeclass); the controller role may set any tag at creation
+        # (iam_policy AllowScopedResourceCreationTagging), and only Karpenter's own keys afterwards.
+        "tags": {
+            labels.PART_OF: "rampart",
+            labels.ENVIRONMENT: environment,
+            **ownership.ownership_only(tags),
+        },
     }
 
 
@@ -273,7 +282,7 @@ class Karpenter(pulumi.ComponentResource):
         # -- the controller
         release = charts.release(
             f"{name}-release",
-            charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
+            CHART,
             release_name=RELEASE_NAME,
             namespace=ns,
             values=helm_values(
@@ -298,6 +307,7 @@ class Karpenter(pulumi.ComponentResource):
                 ebs_kms_key_arn=eks.ebs_kms_key_arn,
                 environment=args.environment,
                 ami_alias=karpenter_ami_alias(args.ami_release),
+                tags=args.tags,
             ),
             opts=on_cluster(
                 depends_on=[

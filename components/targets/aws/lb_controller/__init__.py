@@ -9,23 +9,21 @@ internal unless a Service asks for ``internet-facing``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core import charts
-from components.targets.aws import iam
+from components.core import charts, quota
+from components.targets.aws import iam, ownership
 from components.targets.aws.handles import EksHandle
 from components.targets.aws.lb_controller.iam_policy import CONCERNS, controller_policies
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 RELEASE_NAME = "aws-load-balancer-controller"
-CHART = "aws-load-balancer-controller"
-CHART_REPOSITORY = "https://aws.github.io/eks-charts"
-CHART_VERSION = "3.5.0"
+CHART = charts.Chart("https://aws.github.io/eks-charts", "aws-load-balancer-controller", "3.5.0")
 
 REPLICAS = 2
 # Requests equal limits: the controller answers admission webhooks, it must not be starved.
@@ -38,14 +36,15 @@ class LoadBalancerControllerArgs:
     vpc_id: pulumi.Input[str]
     permissions_boundary: str | None
     provider: k8s.Provider
+    # The ownership tags (ownership.OWNERSHIP_KEYS): the NLB, listeners and target groups carry them.
+    tags: Mapping[str, str]
     # What the release must wait for: the node group it runs on, the cluster add-ons.
     depends_on: Sequence[pulumi.Resource] = ()
 
 
 def helm_values(
-    *, cluster_name: pulumi.Input[str], region: str, vpc_id: pulumi.Input[str]
+    *, cluster_name: pulumi.Input[str], region: str, vpc_id: pulumi.Input[str], tags: Mapping[str, str]
 ) -> dict[str, object]:
-    resources = dict(CONTROLLER_RESOURCES)
     return {
         "clusterName": cluster_name,
         # Given explicitly: pods cannot reach IMDS (hop limit 1) to discover them.
@@ -53,13 +52,18 @@ def helm_values(
         "vpcId": vpc_id,
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicaCount": REPLICAS,
-        "resources": {"requests": resources, "limits": dict(resources)},
+        "resources": quota.guaranteed(CONTROLLER_RESOURCES),
         "podDisruptionBudget": {"maxUnavailable": 1},
         # Only Services that name the NLB class (or annotation) get one: the webhook would
         # otherwise claim every new Service of type LoadBalancer.
         "enableServiceMutatorWebhook": False,
         # The classic (regional) WAF is legacy; WAFv2 stays available for ALBs.
         "enableWaf": False,
+        # The controller creates the load balancers, listeners, target groups and security groups itself,
+        # past the provider's default tags: "defaultTags are the tags to apply to all AWS resources managed
+        # by this controller" (chart values; the --default-tags flag); they win over a Service's own tags
+        # unless the EnableDefaultTagsLowPriority feature gate (off) says otherwise.
+        "defaultTags": ownership.ownership_only(tags),
     }
 
 
@@ -100,10 +104,12 @@ class LoadBalancerController(pulumi.ComponentResource):
         )
         self.release = charts.release(
             f"{name}-release",
-            charts.Chart(CHART_REPOSITORY, CHART, CHART_VERSION),
+            CHART,
             release_name=RELEASE_NAME,
             namespace=NAMESPACE,
-            values=helm_values(cluster_name=eks.cluster_name, region=eks.region, vpc_id=args.vpc_id),
+            values=helm_values(
+                cluster_name=eks.cluster_name, region=eks.region, vpc_id=args.vpc_id, tags=args.tags
+            ),
             # Pod Identity credentials are injected at pod start: the association must exist first.
             opts=pulumi.ResourceOptions(
                 parent=self,
