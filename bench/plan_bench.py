@@ -1,17 +1,27 @@
 """Benchmark the offline plan and the policy gate on synthetic catalogs (`make bench`).
 
-For each catalog size it plans the real program in a fresh process and prints seconds,
-resources registered, peak memory, the ratio to the SDK floor (the same number of bare
-resources registered under the same mocks, without any of our components), and the time
-the policy gate takes on that plan. Then the gate's time on the prod stack's plan.
+For each catalog size, in fresh processes: the plan of the real program (seconds, resources, peak
+memory), its replay floor (the plan's own resources, with the same types, names, parents and
+inputs, registered flat under the same mocks, with none of our code in between), the ratio of the
+two, and the policy gate on that plan. Then the marginal cost per service between sizes, and the
+figures as JSON in ``out/bench.json``. ``--profile N`` says where an N-service plan's time goes.
+
+  python bench/plan_bench.py                     # 10, 100, 500 and 1,000 services
+  python bench/plan_bench.py --sizes 10 100      # (or BENCH_SIZES=10,100 make bench)
+  python bench/plan_bench.py --profile 100
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import itertools
 import json
+import os
+import pstats
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,16 +32,21 @@ from typing import Any
 import pulumi
 import yaml
 
+from rampart.offline import values
 from rampart.offline.gate import discover_packs, run_gate
-from rampart.offline.plan import Plan
+from rampart.offline.plan import STACK_TYPE, Plan
 from rampart.offline.runner import capture, run_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SIZES = (10, 100, 500)
+SIZES = (10, 100, 500, 1000)
+# A well-formed digest: the staging stack the catalog runs in requires images pinned by digest.
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+TEAMS = ("alpha", "bravo", "charlie")
 
 
 def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``size`` services; each calls up to three earlier ones, every fifth has a public route."""
+    """``size`` services; each calls up to three earlier ones, every fifth has a public route,
+    every third a database."""
     rng = random.Random(seed)
     services = []
     for i in range(size):
@@ -39,7 +54,8 @@ def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
         earlier = [f"svc-{j:04d}" for j in range(i)]
         service: dict[str, Any] = {
             "name": name,
-            "image": f"ghcr.io/acme/{name}:1.{i}.0",
+            "image": f"ghcr.io/acme/{name}:1.{i}.0@{DIGEST}",
+            "team": TEAMS[i % len(TEAMS)],
             "port": 8080,
             "replicas": {"min": 2, "max": 6},
             "calls": rng.sample(earlier, k=min(len(earlier), rng.randint(0, 3))),
@@ -66,6 +82,9 @@ def stack_config(size: int) -> dict[str, Any]:
             "jwks_uri": "https://auth.example.com/jwks.json",
         },
         "rampart:vault": {"replicas": 3},
+        "rampart:mesh": {"istiod_replicas": 2},
+        "rampart:teams": [{"name": team, "group": f"team-{team}"} for team in TEAMS],
+        "rampart:supply_chain": {"allowed_registries": ["ghcr.io/acme"]},
         "rampart:services": [service["name"] for service in synthetic_catalog(size)],
     }
 
@@ -92,89 +111,188 @@ def write_project(directory: Path, size: int) -> None:
     (directory / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump({"config": config}))
 
 
-def child_rampart(size: int) -> dict[str, Any]:
+# --- children: each measurement in a fresh process ------------------------------------------------
+
+
+def child_plan(size: int, export: Path) -> dict[str, Any]:
+    """Plan the catalog; write the export for the replay; then run the gate on it."""
     with tempfile.TemporaryDirectory() as tmp:
         write_project(Path(tmp), size)
         start = time.perf_counter()
         plan = run_plan("bench", Path(tmp))
         seconds = time.perf_counter() - start
     peak = _peak_mb()
+    plan.write(export)
     return {
-        "seconds": seconds,
+        "plan_s": seconds,
         "resources": len(plan.resources),
         "peak_mb": peak,
-        "gate": _gate_seconds(plan),
+        "gate_s": _gate_seconds(plan),
     }
 
 
-def child_stack(stack: str) -> dict[str, Any]:
-    plan = run_plan(stack, PROJECT_ROOT)
-    return {"resources": len(plan.resources), "gate": _gate_seconds(plan)}
-
-
 def _gate_seconds(plan: Plan) -> float:
-    return run_gate(plan, discover_packs(PROJECT_ROOT), PROJECT_ROOT / "policies" / "config").seconds
+    """The gate with the staging stacks' enforcement, the environment the bench stack declares."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(PROJECT_ROOT / "policies" / "config" / "staging", Path(tmp) / plan.stack)
+        return run_gate(plan, discover_packs(PROJECT_ROOT), Path(tmp)).seconds
 
 
-def child_floor(count: int) -> dict[str, Any]:
+def child_replay(export: Path) -> dict[str, Any]:
+    """The replay floor: the plan's resources registered flat, as they were, with no program."""
+    plan = Plan.read(export)
+    resources = [
+        r | {"inputs": _replayable(r.get("inputs") or {})} for r in plan.resources if r["type"] != STACK_TYPE
+    ]
+
     def program() -> None:
-        for i in range(count):
-            pulumi.CustomResource("bench:index:Bare", f"bare-{i}", {"value": i})
+        registered: dict[str, pulumi.Resource] = {}
+        for r in resources:
+            name = r["urn"].rsplit("::", 1)[-1]
+            opts = pulumi.ResourceOptions(parent=registered.get(r.get("parent") or ""))
+            if r["type"].startswith("pulumi:providers:"):
+                package = r["type"].rsplit(":", 1)[-1]
+                registered[r["urn"]] = pulumi.ProviderResource(package, name, r["inputs"], opts)
+            elif r.get("custom", True):
+                registered[r["urn"]] = pulumi.CustomResource(r["type"], name, r["inputs"], opts)
+            else:
+                registered[r["urn"]] = pulumi.ComponentResource(r["type"], name, None, opts)
 
     start = time.perf_counter()
-    registrations = capture(program)
-    return {"seconds": time.perf_counter() - start, "resources": len(registrations), "peak_mb": _peak_mb()}
+    registrations = capture(program, project=plan.project, stack=plan.stack)
+    return {"replay_floor_s": time.perf_counter() - start, "resources": len(registrations)}
+
+
+def _replayable(value: Any) -> Any:
+    """The export's inputs as a program would give them: a redacted secret becomes a secret again."""
+    return values.replace_secrets(value, lambda: pulumi.Output.secret("[secret]"))
+
+
+def child_profile(size: int) -> None:
+    """Where an N-service plan's time goes, from cProfile's cumulative times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(Path(tmp), size)
+        profile = cProfile.Profile()
+        start = time.perf_counter()
+        profile.enable()
+        run_plan("bench", Path(tmp))
+        profile.disable()
+        total = time.perf_counter() - start
+    stats = pstats.Stats(profile)
+    cumulative = {
+        f"{Path(file).name}:{func}": row[3]
+        for (file, _, func), row in stats.stats.items()  # type: ignore[attr-defined]
+    }
+
+    def spent(*names: str) -> float:
+        return float(sum(cumulative.get(name, 0.0) for name in names))
+
+    program = spent("runpy.py:run_path")
+    imports = spent("<frozen importlib._bootstrap>:_find_and_load")
+    settle = spent("runner.py:capture") - program
+    parts = {
+        "imports (first use of the providers and components)": imports,
+        "component construction (the program, less its imports)": program - imports,
+        "output resolution (awaiting every output after the program returns)": settle,
+        "capture (the mock monitor's RegisterResource)": spent("monitor.py:RegisterResource"),
+        "export (Plan.from_registrations)": spent("plan.py:from_registrations"),
+    }
+    print(f"{size} services: {total:.2f} s in all")
+    for label, seconds in parts.items():
+        print(f"  {seconds:7.2f} s  {100 * seconds / total:5.1f}%  {label}")
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(kind: str, number: int | str) -> dict[str, Any]:
+def run_child(*args: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(number)],
+        [sys.executable, __file__, "--child", *args],
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise SystemExit(f"{kind} {number} failed:\n{result.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+# --- the table ------------------------------------------------------------------------------------
+
+
+def measure(size: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "plan.json"
+        plan = run_child("plan", str(size), str(export))
+        replay = run_child("replay", str(export))
+    return {
+        "services": size,
+        "resources": plan["resources"],
+        "plan_s": round(plan["plan_s"], 2),
+        "replay_floor_s": round(replay["replay_floor_s"], 2),
+        "gate_s": round(plan["gate_s"], 2),
+        "peak_mb": round(plan["peak_mb"]),
+    }
+
+
+def marginal_ms(rows: list[dict[str, Any]], key: str) -> list[tuple[int, int, float]]:
+    """Milliseconds per added service between consecutive sizes."""
+    return [
+        (a["services"], b["services"], 1000 * (b[key] - a[key]) / (b["services"] - a["services"]))
+        for a, b in itertools.pairwise(rows)
+    ]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("| services | resources | plan (s) | replay floor (s) | ratio | gate (s) | peak MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        ratio = row["plan_s"] / row["replay_floor_s"] if row["replay_floor_s"] else float("nan")
+        print(
+            f"| {row['services']:,} | {row['resources']:,} | {row['plan_s']:.2f} | "
+            f"{row['replay_floor_s']:.2f} | {ratio:.2f} | {row['gate_s']:.2f} | {row['peak_mb']} |"
+        )
+    if len(rows) > 1:
+        print()
+        print("| between | plan ms/service | gate ms/service |")
+        print("| --- | ---: | ---: |")
+        for (a, b, plan), (_, _, gate) in zip(
+            marginal_ms(rows, "plan_s"), marginal_ms(rows, "gate_s"), strict=True
+        ):
+            print(f"| {a:,} → {b:,} | {plan:.1f} | {gate:.1f} |")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    sizes = os.environ.get("BENCH_SIZES")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[int(s) for s in sizes.split(",")] if sizes else list(SIZES)
+    )
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "bench.json")
+    parser.add_argument("--profile", type=int, metavar="N", help="where an N-service plan's time goes")
     args = parser.parse_args()
     if args.child:
-        kind = args.child[0]
-        if kind == "stack":
-            print(json.dumps(child_stack(args.child[1])))
-        else:
-            print(
-                json.dumps(
-                    child_rampart(int(args.child[1]))
-                    if kind == "rampart"
-                    else child_floor(int(args.child[1]))
-                )
-            )
+        kind, *rest = args.child
+        if kind == "plan":
+            print(json.dumps(child_plan(int(rest[0]), Path(rest[1]))))
+        elif kind == "replay":
+            print(json.dumps(child_replay(Path(rest[0]))))
         return
-    columns = [("services", 8), ("seconds", 8), ("resources", 9), ("peak MB", 8), ("floor s", 8)]
-    header = " ".join(f"{title:>{width}}" for title, width in [*columns, ("ratio", 6), ("gate s", 7)])
-    print(header)
-    print("-" * len(header))
+    if args.profile:
+        child_profile(args.profile)
+        return
+    rows = []
     for size in args.sizes:
-        ours = run_child("rampart", size)
-        floor = run_child("floor", ours["resources"])
-        ratio = ours["seconds"] / floor["seconds"]
-        print(
-            f"{size:>8} {ours['seconds']:>8.2f} {ours['resources']:>9} {ours['peak_mb']:>8.0f} "
-            f"{floor['seconds']:>8.2f} {ratio:>6.1f} {ours['gate']:>7.2f}",
-            flush=True,
-        )
-    prod = run_child("stack", "prod")
-    print(f"policy gate on the prod stack's plan: {prod['gate']:.2f} s for {prod['resources']} resources")
+        rows.append(measure(size))
+        print(f"measured {size} services", file=sys.stderr, flush=True)
+    print_table(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":

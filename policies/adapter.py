@@ -3,13 +3,12 @@ and under Rampart's offline gate alike."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyConfigSchema,
-    PolicyPack,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -20,6 +19,9 @@ from pulumi_policy import (
 
 from policies.catalog import rules_for
 from policies.model import NotApplicable, Pack, Resource, Rule, Violation
+from policies.server import serve
+
+T = TypeVar("T")
 
 SEVERITY = {
     "low": Severity.LOW,
@@ -39,6 +41,21 @@ def plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return [plain(item) for item in value]
     return value
+
+
+# The last view each server thread built, keyed by the SDK object it came from: the server hands
+# every policy of one request the same props proxy (and every stack policy the same resource list),
+# so the plain copy is made once per request rather than once per policy.
+_last_view = threading.local()
+
+
+def _shared(source: object, build: Callable[[], T]) -> T:
+    slot = getattr(_last_view, "slot", None)
+    if slot is not None and slot[0] is source:
+        return slot[1]  # type: ignore[no-any-return]
+    view = build()
+    _last_view.slot = (source, view)  # holds ``source``, so its id cannot be reused meanwhile
+    return view
 
 
 def _config(args: Any, rule: Rule) -> Mapping[str, Any]:
@@ -76,14 +93,17 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.types:
             return
-        resource = Resource(
-            urn=args.urn,
-            type=args.resource_type,
-            name=args.name,
-            props=plain(args.props),
-            protect=bool(args.opts.protect),
-            parent=getattr(args.opts, "parent", None),
-            provider=args.provider.urn if args.provider is not None else None,
+        resource = _shared(
+            args.props,
+            lambda: Resource(
+                urn=args.urn,
+                type=args.resource_type,
+                name=args.name,
+                props=plain(args.props),
+                protect=bool(args.opts.protect),
+                parent=getattr(args.opts, "parent", None),
+                provider=args.provider.urn if args.provider is not None else None,
+            ),
         )
         config = _config(args, rule)
         _report(args, report_violation, lambda: (Violation(message) for message in check(resource, config)))
@@ -109,7 +129,8 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
     stack_check = rule.stack_check
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [_stack_resource(r) for r in args.resources]
+        # A fresh list of the shared resources: a rule may reorder its list, not the resources.
+        resources = list(_shared(args.resources, lambda: [_stack_resource(r) for r in args.resources]))
         config = _config(args, rule)
         _report(args, report_violation, lambda: stack_check(resources, config))
 
@@ -133,10 +154,11 @@ def to_policy(rule: Rule) -> ResourceValidationPolicy | StackValidationPolicy:
 
 def serve_pack(pack: Pack, description: str) -> None:
     """Build the pack and serve it to the engine (blocks; this is the pack's __main__)."""
-    PolicyPack(
-        name=f"rampart-{pack}",
-        description=description,
-        # Mandatory unless a stack's policy config relaxes a rule (with a reason).
-        enforcement_level=EnforcementLevel.MANDATORY,
-        policies=[to_policy(rule) for rule in rules_for(pack)],
+    rules = rules_for(pack)
+    # Mandatory unless a stack's policy config relaxes a rule (with a reason).
+    serve(
+        f"rampart-{pack}",
+        [to_policy(rule) for rule in rules],
+        description,
+        {rule.name: frozenset(rule.types) for rule in rules if not rule.is_stack_rule},
     )

@@ -8,6 +8,7 @@ from typing import Any
 from pulumi.runtime.mocks import MockMonitor, Mocks
 from pulumi.runtime.settings import get_project, get_stack
 
+from rampart import progress
 from rampart.offline import values
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -22,6 +23,8 @@ class CapturingMonitor(MockMonitor):
         self.registrations: list[dict[str, Any]] = []
         self._by_urn: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # One object per distinct string across the plan's values (see values.from_struct).
+        self._strings: dict[str, str] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # As the engine does: the type is qualified by the parent's whole type chain, and the
@@ -34,9 +37,10 @@ class CapturingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
+        progress.advance("resources registered")
         custom = bool(request.custom)
-        inputs = values.from_struct(request.object)
-        outputs = values.from_struct(response.object) if custom else {}
+        inputs = values.from_struct(request.object, self._strings)
+        outputs = values.from_struct(response.object, self._strings) if custom else {}
         secret_outputs = list(request.additionalSecretOutputs)
         record: dict[str, Any] = {
             "urn": response.urn,
@@ -67,7 +71,7 @@ class CapturingMonitor(MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        outputs = values.from_struct(request.outputs)
+        outputs = values.from_struct(request.outputs, self._strings)
         with self._lock:
             record = self._by_urn.get(request.urn)
             if record is not None:

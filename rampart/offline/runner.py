@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockEngine, MockSettings
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.settings import _get_rpc_manager as get_rpc_manager
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -33,10 +36,13 @@ def project_root() -> Path:
     return here
 
 
-def run_plan(stack: str, root: Path | None = None) -> Plan:
-    """Plan ``stack`` offline. Raises ConfigError / StackFileError on bad input."""
+def run_plan(stack: str, root: Path | None = None, overrides: Mapping[str, str] | None = None) -> Plan:
+    """Plan ``stack`` offline, its config values (``namespace:key`` -> the CLI string, JSON for objects)
+    replaced by ``overrides`` (e.g. a change under review). Raises ConfigError / StackFileError on bad
+    input."""
     project = load_project(root or project_root())
     stack_config = load_stack_config(project, stack)
+    values = {**stack_config.values, **(overrides or {})}
 
     def program() -> None:
         # Exactly what the language host does with `main`: run it as __main__.
@@ -48,7 +54,7 @@ def run_plan(stack: str, root: Path | None = None) -> Plan:
             program,
             project=project.name,
             stack=stack,
-            config=stack_config.values,
+            config=values,
             secret_keys=stack_config.secret_keys,
             root_directory=project.root,
         )
@@ -89,8 +95,36 @@ def capture(
     # A fresh root: run_in_stack registers the Stack resource, as the language host does.
     runtime_settings.ROOT.set(None)
     set_all_config(config, secret_keys or [])
-    _sync_await(run_in_stack(program))
+    _sync_await(run_in_stack(_settled(program)))
     return monitor.registrations
+
+
+def _settled(program: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """``program``, then a wait until every output and RPC it started has finished.
+
+    The SDK's own wait (pulumi.runtime.stack.wait_for_rpcs) waits for outstanding outputs with
+    ``asyncio.wait(FIRST_COMPLETED)`` and puts the rest back: it attaches a callback to every pending
+    output each time one finishes, so a program with n pending outputs costs O(n²) there. This wait
+    gathers each round's pending outputs and RPCs at once (O(n) per round) and leaves them to the SDK
+    (done, failed ones still tracked), whose wait then re-raises any failure exactly as before.
+    """
+
+    def run() -> Awaitable[None]:
+        program()
+        return _settle()
+
+    return run
+
+
+async def _settle() -> None:
+    rpc_manager = get_rpc_manager()
+    while True:
+        with SETTINGS.lock:
+            pending = [task for task in SETTINGS.outputs if not task.done()]
+        pending += [rpc for rpc in rpc_manager.rpcs if isinstance(rpc, asyncio.Future) and not rpc.done()]
+        if not pending:
+            return
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _region(config: dict[str, str]) -> str:
