@@ -58,7 +58,7 @@ STACK_TESTS := tests/test_plans.py tests/test_stateful.py tests/test_catalog.py 
 test-stacks: $(STAMP)  ## quick: the tests of the stack files and catalog (STACKS=local for one stack)
 	RAMPART_TEST_STACKS=$(STACKS) $(BIN)/pytest -n 0 -q $(STACK_TESTS)
 
-bench: $(STAMP)  ## plan synthetic catalogs of 10, 100 and 500 services; print the table
+bench: $(STAMP)  ## plan and gate synthetic catalogs of 10-1,000 services against their replay floor; out/bench.json (BENCH_SIZES=10,100)
 	$(BIN)/python bench/plan_bench.py
 
 schemas: $(STAMP)  ## download the public CRD schemas, chart values and Pulumi.yaml schema to .reference/
