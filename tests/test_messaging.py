@@ -33,6 +33,7 @@ from components.messaging.amazon_mq import MessagingAws
 from components.messaging.broker import BrokerHandle, Messaging, MessagingArgs
 from components.secrets import vault_chart as vault_layer
 from components.targets.aws.handles import NetworkHandle
+from components.targets.aws.kms import Location
 from policies import catalog
 from policies.model import NotApplicable, Pack, Resource
 from policies.rules.kubernetes import POD, STATEFUL_SET
@@ -60,7 +61,10 @@ from tests.support.reference import crd_schemas
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 BROKER = "aws:mq/broker:Broker"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+KMS_KEY = "aws:kms/key:Key"
 REGION = "eu-west-1"
+ACCOUNT_ID = "123456789012"
+LOG_RETENTION_DAYS = 30
 ISSUER = "rampart-ca"
 # A plaintext stand-in for the generated password: it may appear in the plan only as a secret.
 PASSWORD = "broker-admin-password-must-not-leak"
@@ -174,6 +178,8 @@ def program_for(
                 network=network(provider),
                 amqp_clients=CLIENT_SGS,
                 management_clients=MANAGEMENT_SGS,
+                account=Location(account_id=ACCOUNT_ID, partition="aws", region=REGION),
+                log_retention_days=LOG_RETENTION_DAYS,
                 tags={"rampart.dev/owner-team": "platform"},
             )
         layer = Messaging(
@@ -553,9 +559,10 @@ def test_vhosts_queues_and_the_broker_are_protected_in_prod(plan: str) -> None:
     stateful = [
         r
         for r in found.custom()
-        if r["type"].endswith((":Vhost", ":Queue", ":RabbitmqCluster")) or r["type"] == BROKER
+        if r["type"].endswith((":Vhost", ":Queue", ":RabbitmqCluster")) or r["type"] in (BROKER, KMS_KEY)
     ]
-    assert len(stateful) == 5
+    # Amazon MQ's: the broker and the key of its logs; in-cluster: the RabbitmqCluster.
+    assert len(stateful) == (6 if plan == "aws-prod" else 5)
     for resource in stateful:
         assert resource["protect"] is True, name_of(resource)
         assert resource.get("retainOnDelete") is True, name_of(resource)

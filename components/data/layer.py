@@ -303,6 +303,9 @@ class DataLayer(pulumi.ComponentResource):
                     "vault": own_group[secrets.NAMESPACE],
                     "topology-operator": own_group[operator],
                 },
+                account=ctx.aws.pod_identity,
+                # The stack's AWS log retention, as for the databases' log groups.
+                log_retention_days=ctx.aws.log_retention_days,
                 tags=ctx.aws.tags,
                 topology_operator_security_groups=tuple(ctx.target.pod_security_groups[operator]),
             )

@@ -12,16 +12,22 @@ security group of its own.
 - **Resilience**: a three-node cluster across three zones (``deployment: cluster``) or a single
   instance; minor versions upgraded by AWS in the weekly maintenance window; general logs to
   CloudWatch; Pulumi protect and retain-on-delete in staging and prod.
+- **Logs**: the group Amazon MQ creates for them, ``/aws/amazonmq/broker/<broker-id>/general``, is
+  given a customer-managed key of its own and the stack's log retention by a ``pulumi-command`` step
+  once the broker exists (``_log_settings``; the comment at the broker's ``logs`` says why no LogGroup).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_command as command
 
+from components.targets.aws import kms
 from components.targets.aws.handles import NetworkHandle
 from rampart.config.models import Messaging as MessagingConfig
 
@@ -36,6 +42,11 @@ LAYER_TAG = "rampart.dev/layer"
 # UTC, after the databases' window (sun 04:30-05:30) so the two never restart together.
 MAINTENANCE_DAY = "SUNDAY"
 MAINTENANCE_TIME = "06:00"
+# Amazon MQ's log groups: /aws/amazonmq/broker/<broker-id>/general (Amazon MQ developer guide,
+# "Configuring Amazon MQ for ActiveMQ logs"; DescribeBroker Logs.GeneralLogGroup names a RabbitMQ
+# broker's). A RabbitMQ broker has general logs only: audit logging "doesn't apply to RabbitMQ brokers"
+# (Amazon MQ API, Logs.Audit), so there is no second group.
+LOG_GROUP_PREFIX = "/aws/amazonmq/broker/"
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,10 @@ class MessagingAws:
     amqp_clients: Mapping[str, pulumi.Input[str]]
     # label -> security group whose members use the management API (topology operator, Vault).
     management_clients: Mapping[str, pulumi.Input[str]]
+    # Where the key of the broker's logs is made (account, partition, region: the AWS provider's).
+    account: kms.Account
+    # Days the broker's log group keeps events (a CloudWatch retention period; the stack's AWS log retention).
+    log_retention_days: int
     # Added to every AWS resource (the provider's default tags still apply).
     tags: Mapping[str, str] = field(default_factory=dict)
     # The groups the topology operator's pods carry (its own first, then the cluster's): its
@@ -72,6 +87,9 @@ class AmazonMqBroker:
     console_url: pulumi.Output[str]
     # amqps://<broker-id>.mq.<region>.amazonaws.com:5671
     amqp_endpoints: pulumi.Output[list[str]]
+    # Encrypts the broker's general log group; the step that sets its key and retention.
+    log_key: aws.kms.Key
+    log_settings: command.local.Command
 
 
 def deployment_mode(settings: MessagingConfig) -> str:
@@ -88,6 +106,23 @@ def broker_subnets(settings: MessagingConfig, network: NetworkHandle) -> list[pu
             f"the network has {len(network.private_subnet_ids)}"
         )
     return list(network.private_subnet_ids[:wanted])
+
+
+def general_log_group(broker_id: str) -> str:
+    return f"{LOG_GROUP_PREFIX}{broker_id}/general"
+
+
+def log_group_settings(log_group: str, key_arn: str, retention_days: int, region: str) -> str:
+    """The shell command that gives an existing log group a KMS key and a retention period: AWS CLI
+    `aws logs associate-kms-key --log-group-name --kms-key-id` (the key's ARN; CloudWatch Logs then
+    encrypts new events with it) and `aws logs put-retention-policy --log-group-name
+    --retention-in-days`. Both calls are idempotent; `&&` makes the step fail when either fails."""
+    where = ["--log-group-name", log_group, "--region", region]
+    steps = [
+        ["aws", "logs", "associate-kms-key", *where, "--kms-key-id", key_arn],
+        ["aws", "logs", "put-retention-policy", *where, "--retention-in-days", str(retention_days)],
+    ]
+    return " && ".join(shlex.join(step) for step in steps)
 
 
 def broker_name(environment: str) -> str:
@@ -177,17 +212,12 @@ def amazon_mq(name: str, args: AmazonMqArgs, parent: pulumi.Resource) -> AmazonM
         maintenance_window_start_time=aws.mq.BrokerMaintenanceWindowStartTimeArgs(
             day_of_week=MAINTENANCE_DAY, time_of_day=MAINTENANCE_TIME, time_zone="UTC"
         ),
-        # KNOWN GAP (issue 15, item 5): the group these logs go to, /aws/amazonmq/broker/<broker-id>/general,
-        # is created by Amazon MQ itself when the broker is created or rebooted with logs on (developer
-        # guide, "Configuring Amazon MQ for ActiveMQ logs": the user who "creates or reboots the broker"
-        # needs logs:CreateLogGroup; RabbitMQ brokers name theirs the same way, DescribeBroker
-        # Logs.GeneralLogGroup), so it has no customer key and never expires. Nothing in one `pulumi up`
-        # can change that with pulumi-aws alone: CreateBroker's Logs takes only booleans (no group name,
-        # terraform-provider-aws#39545 is the open request); the name holds an id AWS assigns at creation,
-        # so our aws.cloudwatch.LogGroup cannot exist first, and one made after the broker fails with
-        # ResourceAlreadyExistsException; turning logs on only after our group exists would need a second
-        # update of this same broker (pending until a reboot, DescribeBroker Logs.Pending) in a second run.
-        # Until then: set retention and a key on that group out of band (PutRetentionPolicy, AssociateKmsKey).
+        # General logs go to /aws/amazonmq/broker/<broker-id>/general, a group Amazon MQ creates itself
+        # when the broker is created (or rebooted) with logs on, without a key and kept forever. It cannot
+        # be ours from the start: CreateBroker's Logs takes only booleans (no group name,
+        # terraform-provider-aws#39545), the name holds an id AWS assigns at creation, and a LogGroup made
+        # after the broker fails with ResourceAlreadyExistsException (nor can `import_` take an Output).
+        # So _log_settings sets its key and retention once the broker exists.
         logs=aws.mq.BrokerLogsArgs(general=True),
         # The one user Amazon MQ creates for RabbitMQ: the administrator the topology operator and
         # Vault's RabbitMQ engine log in as. Services get short-lived users from Vault.
@@ -197,10 +227,61 @@ def amazon_mq(name: str, args: AmazonMqArgs, parent: pulumi.Resource) -> AmazonM
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent, protect=args.protect, retain_on_delete=args.protect),
     )
+    log_key, log_settings = _log_settings(name, args, broker, child)
     instance = broker.instances.apply(_first_instance)
     return AmazonMqBroker(
         broker=broker,
         security_group=group,
         console_url=instance.apply(lambda i: str(i.console_url)),
         amqp_endpoints=instance.apply(lambda i: [str(e) for e in i.endpoints or []]),
+        log_key=log_key,
+        log_settings=log_settings,
     )
+
+
+def _log_settings(
+    name: str, args: AmazonMqArgs, broker: aws.mq.Broker, opts: pulumi.ResourceOptions
+) -> tuple[aws.kms.Key, command.local.Command]:
+    """A key for the broker's logs, and a local command (pulumi-command, run by the engine on the
+    deploying machine with its AWS credentials and the AWS CLI) that, once the broker exists, associates
+    the key with the broker's general log group and sets the group's retention.
+
+    The key admits CloudWatch Logs for groups under LOG_GROUP_PREFIX only (the broker's id, and so its
+    group's exact name, is unknown until the broker exists). The command's text names the broker's id,
+    the key's ARN and the retention; when any changes (a replaced broker, another key, another retention)
+    it runs again: an update re-runs `create`, and ``triggers`` replace it outright. AssociateKmsKey
+    encrypts only events ingested after it: those of the minutes between the broker's start and this step
+    stay under CloudWatch Logs' own encryption, and expire with the rest.
+
+    Destroy: the command has no `delete`. Amazon MQ does not delete the group with the broker, and
+    neither does this: the group keeps its key and retention, so what is left in it expires (where the
+    key is not protected, dev, a destroy schedules the key's deletion, kms.DELETION_WINDOW_DAYS later,
+    after which those events are unreadable). A `delete` that removed the group would also run whenever
+    the command is replaced (create before delete) and take the live broker's logs with it."""
+    target = args.target
+    region = target.account.region
+    key = kms.customer_key(
+        f"{name}-logs",
+        f"Amazon MQ broker logs ({args.environment})",
+        target.account,
+        log_group_prefixes=[LOG_GROUP_PREFIX],
+        protect=args.protect,
+        # Kept where the broker is: the group outlives a destroy, and its events need the key.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=args.protect)),
+    )
+    retention = target.log_retention_days
+    script = pulumi.Output.all(broker.id, key.arn).apply(
+        lambda values: log_group_settings(
+            general_log_group(str(values[0])), str(values[1]), retention, region
+        )
+    )
+    provider = command.Provider(f"{name}-command", opts=opts)
+    settings = command.local.Command(
+        f"{name}-log-group",
+        create=script,
+        triggers=[broker.id, key.arn, retention],
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(provider=provider, depends_on=[broker, key])
+        ),
+    )
+    return key, settings

@@ -5,6 +5,8 @@ conditioned, and the ownership policies read the real resources (a mutation of e
 from __future__ import annotations
 
 import copy
+import dataclasses
+import fnmatch
 import functools
 import json
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Any
 import celpy
 import pytest
 
+from components.messaging.amazon_mq import log_group_settings
 from components.targets.aws.ownership import (
     OWNERSHIP_KEYS,
     ebs_key_statements,
@@ -23,6 +26,7 @@ from policies.model import Resource
 from policies.rules import ownership as rules
 from rampart.config import load_platform_config
 from rampart.offline.manifests import to_manifest
+from rampart.offline.mocks import ACCOUNT_ID
 from rampart.offline.plan import Plan
 from tests.conftest import planned, stack_config
 from tests.support import schemas
@@ -186,6 +190,78 @@ def test_ebs_key_statements_carry_their_conditions() -> None:
     assert rules.grant_problems({"Statement": unconditioned})
 
 
+# -- the log group Amazon MQ creates -------------------------------------------------------------
+
+BROKER = "aws:mq/broker:Broker"
+KMS_KEY = "aws:kms/key:Key"
+
+
+def broker_log_settings(plan: Plan) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The broker, the key of its logs and the command that sets its log group."""
+    (broker,) = plan.of_type(BROKER)
+    (key,) = [r for r in plan.of_type(KMS_KEY) if r["urn"].endswith("::messaging-logs")]
+    (settings,) = plan.of_type(rules.LOCAL_COMMAND)
+    return broker, key, settings
+
+
+def test_the_broker_log_group_gets_a_customer_key_and_the_stack_retention_after_the_broker(
+    aws_stack: str,
+) -> None:
+    plan = planned(aws_stack)
+    settings_config = stack_config(aws_stack).aws
+    assert settings_config is not None
+    region, retention = settings_config.region, settings_config.control_plane_log_retention_days
+    broker, key, settings = broker_log_settings(plan)
+    # It runs once the broker (and so its group: Amazon MQ creates it with the broker) and the key exist.
+    assert {broker["urn"], key["urn"]} <= set(settings["dependencies"])
+    # The group is named after the broker's id as AWS reports it, the key is the plan's own (its ARN as
+    # the provider returns it), the retention the stack's AWS log retention, as for the databases' logs.
+    group = f"/aws/amazonmq/broker/{broker['outputs']['id']}/general"
+    where = ["--log-group-name", group, "--region", region]
+    assert rules.shell_steps(settings["inputs"]["create"]) == [
+        ["aws", "logs", "associate-kms-key", *where, "--kms-key-id", key["outputs"]["arn"]],
+        ["aws", "logs", "put-retention-policy", *where, "--retention-in-days", str(retention)],
+    ]
+    assert retention in {
+        r["inputs"]["retentionInDays"] for r in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    # A new broker, key or retention replaces the command, which runs it again; nothing runs on delete,
+    # so neither a replacement nor a destroy deletes the group (amazon_mq._log_settings).
+    assert settings["inputs"]["triggers"] == [broker["outputs"]["id"], key["outputs"]["arn"], retention]
+    assert not settings["inputs"].get("delete") and not settings["inputs"].get("update")
+    # Through a provider of the stack's own, not a default one.
+    provider_urn = settings["provider"].rsplit("::", 1)[0]
+    (provider,) = [r for r in plan.resources if r["urn"] == provider_urn]
+    assert provider["type"] == "pulumi:providers:command" and not provider.get("defaultProvider")
+    # The key: rotated, protected where the broker is, and usable by CloudWatch Logs for this group.
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert key["protect"] is broker["protect"] is (aws_stack != "dev")
+    statements = json.loads(key["inputs"]["policy"])["Statement"]
+    (logs,) = [s for s in statements if s["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}]
+    (patterns,) = logs["Condition"]["ArnLike"].values()
+    assert list(logs["Condition"]["ArnLike"]) == ["kms:EncryptionContext:aws:logs:arn"]
+    # ArnLike: * matches any run of characters (IAM user guide, "ARN condition operators").
+    group_arn = f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}"
+    assert [p for p in patterns if fnmatch.fnmatchcase(group_arn, p)] == patterns
+    assert not any(
+        fnmatch.fnmatchcase(f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:/aws/eks/x", p) for p in patterns
+    )
+
+
+def test_the_script_is_quoted_for_the_shell() -> None:
+    script = log_group_settings("/aws/amazonmq/broker/b-1 x/general", "arn:aws:kms:r:1:key/k", 7, "eu-west-1")
+    # A word with a space stays one word; a `;` in a value is data, not a second command.
+    (first, second) = rules.shell_steps(script) or []
+    assert first[first.index("--log-group-name") + 1] == "/aws/amazonmq/broker/b-1 x/general"
+    assert second[-2:] == ["--retention-in-days", "7"]
+    hostile = rules.shell_steps(log_group_settings("g; rm -rf /", "k", 7, "r")) or []
+    assert [step[:3] for step in hostile] == [
+        ["aws", "logs", "associate-kms-key"],
+        ["aws", "logs", "put-retention-policy"],
+    ]
+    assert all(step[step.index("--log-group-name") + 1] == "g; rm -rf /" for step in hostile)
+
+
 # -- the policies on the real plan -------------------------------------------------------------
 
 OWNERSHIP_RULES = {rule.name: rule for rule in rules.RULES}
@@ -196,20 +272,31 @@ def resources(stack: str) -> list[Resource]:
     return policy_resources(planned(stack))
 
 
-def violations(items: list[Resource]) -> dict[str, list[str]]:
+@functools.cache
+def stack_resources(stack: str) -> list[Resource]:
+    return policy_resources(planned(stack), "outputs")
+
+
+def violations(items: list[Resource], stack_items: list[Resource]) -> dict[str, list[str]]:
+    """Resource rules over inputs, stack rules over outputs, as the engine runs them."""
     found: dict[str, list[str]] = {}
     for rule in rules.RULES:
+        if rule.is_stack_rule:
+            found[rule.name] = [v.message for v in rule.evaluate_stack(stack_items)]
+            continue
         for item in items:
             found.setdefault(rule.name, []).extend(rule.evaluate(item))
     return {name: problems for name, problems in found.items() if problems}
 
 
 def test_the_ownership_rules_pass_on_every_aws_plan(aws_stack: str) -> None:
-    items = resources(aws_stack)
-    assert violations(items) == {}
+    items, stack_items = resources(aws_stack), stack_resources(aws_stack)
+    assert violations(items, stack_items) == {}
     # ...and not because they found nothing to read.
     for type_ in (rules.NODE_CLASS, rules.STORAGE_CLASS, "aws:ec2/launchTemplate:LaunchTemplate"):
         assert any(item.type == type_ for item in items), type_
+    for type_ in (BROKER, rules.LOCAL_COMMAND):
+        assert any(item.type == type_ for item in stack_items), type_
 
 
 def _drop_owner_from_interfaces(props: dict[str, Any]) -> None:
@@ -232,6 +319,12 @@ def _unconditioned_grant(props: dict[str, Any]) -> None:
 
 def _forever(props: dict[str, Any]) -> None:
     props["retentionInDays"] = 0
+
+
+def _no_broker_retention(props: dict[str, Any]) -> None:
+    # Only the key is set: the group Amazon MQ made keeps its logs forever.
+    (associate, _retain) = props["create"].split(" && ")
+    props["create"] = associate
 
 
 # rule -> (which resource to break, how)
@@ -257,6 +350,7 @@ MUTATIONS: dict[str, tuple[Callable[[Resource], bool], Callable[[dict[str, Any]]
         lambda r: r.type == "aws:cloudwatch/logGroup:LogGroup" and r.name == "cluster-eks-control-plane",
         _forever,
     ),
+    "mq-log-group-encrypted-and-expiring": (lambda r: r.type == rules.LOCAL_COMMAND, _no_broker_retention),
 }
 
 
@@ -267,10 +361,14 @@ def test_every_ownership_rule_has_a_mutation() -> None:
 @pytest.mark.parametrize("rule_name", sorted(MUTATIONS))
 def test_a_mutation_of_the_dev_plan_flips_each_rule(rule_name: str) -> None:
     select, mutate = MUTATIONS[rule_name]
-    items = resources("dev")
-    (target,) = [item for item in items if select(item)]
+    items, stack_items = resources("dev"), stack_resources("dev")
+    # A stack rule reads outputs, a resource rule inputs: break the view the rule reads.
+    stack_rule = OWNERSHIP_RULES[rule_name].is_stack_rule
+    view = stack_items if stack_rule else items
+    (target,) = [item for item in view if select(item)]
     props = copy.deepcopy(dict(target.props))
     mutate(props)
-    broken = Resource(target.urn, target.type, target.name, props)
-    mutated = [broken if item is target else item for item in items]
-    assert list(violations(mutated)) == [rule_name]
+    broken = dataclasses.replace(target, props=props)
+    mutated = [broken if item is target else item for item in view]
+    found = violations(items, mutated) if stack_rule else violations(mutated, stack_items)
+    assert list(found) == [rule_name]

@@ -375,6 +375,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
         "vault-auth-role-bounded",
     ),
+    Mutation(
+        "mq-log-group-kept-forever",
+        "prod",
+        change(
+            # Only the key is set on the group Amazon MQ created: its retention stays "never expire".
+            lambda plan: plan.of_type("command:local:Command"),
+            lambda props: props.update(create=props["create"].split(" && ")[0]),
+        ),
+        "mq-log-group-encrypted-and-expiring",
+    ),
     # -- what the gate already caught: kept caught -------------------------------------------------
     Mutation(
         "database-open-to-the-internet",
