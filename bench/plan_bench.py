@@ -3,7 +3,8 @@
 For each catalog size, in fresh processes: the plan of the real program (seconds, resources, peak
 memory), its replay floor (the plan's own resources, with the same types, names, parents and
 inputs, registered flat under the same mocks, with none of our code in between), the ratio of the
-two, and the policy gate on that plan. Then the marginal cost per service between sizes, and the
+two, the policy gate on that plan, and the stack-wide proofs a pull request also runs (`rampart
+paths`, `rampart access`). Then the marginal cost per service between sizes, and the
 figures as JSON in ``out/bench.json``. ``--profile N`` says where an N-service plan's time goes.
 
   python bench/plan_bench.py                     # 10, 100, 500 and 1,000 services
@@ -26,23 +27,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import yaml
 
+from rampart.access import evaluate
 from rampart.offline import values
 from rampart.offline.gate import discover_packs, run_gate
 from rampart.offline.monitor import CapturingMonitor
 from rampart.offline.plan import STACK_TYPE, Plan
-from rampart.offline.runner import capture, run_plan
+from rampart.offline.runner import capture, run_plan, stack_platform_config
+from rampart.paths import prove
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SIZES = (10, 100, 500, 1000)
 # A well-formed digest: the staging stack the catalog runs in requires images pinned by digest.
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 TEAMS = ("alpha", "bravo", "charlie")
+T = TypeVar("T")
 
 
 def synthetic_catalog(size: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -116,20 +121,33 @@ def write_project(directory: Path, size: int) -> None:
 
 
 def child_plan(size: int, export: Path) -> dict[str, Any]:
-    """Plan the catalog; write the export for the replay; then run the gate on it."""
+    """Plan the catalog; write the export for the replay; then run the gate, the path proof and the
+    access matrix on it (the stack-wide checks a pull request runs)."""
     with tempfile.TemporaryDirectory() as tmp:
         write_project(Path(tmp), size)
         start = time.perf_counter()
         plan = run_plan("bench", Path(tmp))
         seconds = time.perf_counter() - start
+        config = stack_platform_config("bench", Path(tmp))
     peak = _peak_mb()
     plan.write(export)
+    paths_s, proof = _timed(lambda: prove(plan, config))
+    access_s, _ = _timed(lambda: evaluate(plan, config))
     return {
         "plan_s": seconds,
         "resources": len(plan.resources),
         "peak_mb": peak,
         "gate_s": _gate_seconds(plan),
+        "paths": len(proof.results),
+        "paths_s": paths_s,
+        "access_s": access_s,
     }
+
+
+def _timed(work: Callable[[], T]) -> tuple[float, T]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
 
 
 def _gate_seconds(plan: Plan) -> float:
@@ -249,6 +267,9 @@ def measure(size: int) -> dict[str, Any]:
         "replay_floor_s": round(replay["replay_floor_s"], 2),
         "gate_s": round(plan["gate_s"], 2),
         "peak_mb": round(plan["peak_mb"]),
+        "paths": plan["paths"],
+        "paths_s": round(plan["paths_s"], 2),
+        "access_s": round(plan["access_s"], 2),
     }
 
 
@@ -261,22 +282,25 @@ def marginal_ms(rows: list[dict[str, Any]], key: str) -> list[tuple[int, int, fl
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("| services | resources | plan (s) | replay floor (s) | ratio | gate (s) | peak MB |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| services | resources | plan (s) | replay floor (s) | ratio | gate (s) | peak MB "
+        "| paths | path proof (s) | access (s) |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         ratio = row["plan_s"] / row["replay_floor_s"] if row["replay_floor_s"] else float("nan")
         print(
             f"| {row['services']:,} | {row['resources']:,} | {row['plan_s']:.2f} | "
-            f"{row['replay_floor_s']:.2f} | {ratio:.2f} | {row['gate_s']:.2f} | {row['peak_mb']} |"
+            f"{row['replay_floor_s']:.2f} | {ratio:.2f} | {row['gate_s']:.2f} | {row['peak_mb']} | "
+            f"{row['paths']:,} | {row['paths_s']:.2f} | {row['access_s']:.2f} |"
         )
     if len(rows) > 1:
         print()
-        print("| between | plan ms/service | gate ms/service |")
-        print("| --- | ---: | ---: |")
-        for (a, b, plan), (_, _, gate) in zip(
-            marginal_ms(rows, "plan_s"), marginal_ms(rows, "gate_s"), strict=True
-        ):
-            print(f"| {a:,} → {b:,} | {plan:.1f} | {gate:.1f} |")
+        print("| between | plan ms/service | gate ms/service | path proof ms/service | access ms/service |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        columns = [marginal_ms(rows, key) for key in ("plan_s", "gate_s", "paths_s", "access_s")]
+        for (a, b, plan), (_, _, gate), (_, _, paths), (_, _, access) in zip(*columns, strict=True):
+            print(f"| {a:,} → {b:,} | {plan:.1f} | {gate:.1f} | {paths:.1f} | {access:.1f} |")
 
 
 def main() -> None:

@@ -158,23 +158,48 @@ def closure(prereqs: Mapping[str, Iterable[str]], urn: str) -> set[str]:
 
 
 class Waits:
-    """Transitive create and destroy prerequisites of one plan, computed once and memoised."""
+    """Transitive create and destroy prerequisites of one plan, computed once.
+
+    Rules ask whether a resource waits for one of a few given resources (the injector, a CRD's
+    installers, a role's attachments), so the answer is computed per target: everything that waits
+    for it, found once by walking the edges backwards from it. Materialising every resource's whole
+    closure instead costs its size per resource, which grows with the catalog (a service waits for
+    the services it calls, and they for theirs): quadratic in the plan.
+    """
 
     def __init__(self, nodes: Sequence[Node]) -> None:
         self.nodes = {node.urn: node for node in nodes}
         self.create = create_prereqs(nodes)
         self.destroy = destroy_prereqs(nodes)
-        self._create_closure: dict[str, frozenset[str]] = {}
-        self._destroy_closure: dict[str, frozenset[str]] = {}
+        self._dependents = {"create": _reversed(self.create), "destroy": _reversed(self.destroy)}
+        self._behind: dict[tuple[str, str], frozenset[str]] = {}
 
-    def created_after(self, urn: str) -> frozenset[str]:
-        """The steps `urn` waits for, transitively, on `pulumi up`."""
-        if urn not in self._create_closure:
-            self._create_closure[urn] = frozenset(closure(self.create, urn))
-        return self._create_closure[urn]
+    def created_after(self, urn: str, targets: Iterable[str]) -> frozenset[str]:
+        """Those of ``targets`` that `urn` waits for, transitively, on `pulumi up`."""
+        return frozenset(t for t in targets if urn in self._waiting_for("create", t))
 
-    def deleted_after(self, urn: str) -> frozenset[str]:
-        """What `pulumi destroy` deletes only after `urn` is gone."""
-        if urn not in self._destroy_closure:
-            self._destroy_closure[urn] = frozenset(closure(self.destroy, urn))
-        return self._destroy_closure[urn]
+    def deleted_after(self, urn: str, targets: Iterable[str]) -> frozenset[str]:
+        """Those of ``targets`` that `pulumi destroy` deletes only after `urn` is gone."""
+        return frozenset(t for t in targets if urn in self._waiting_for("destroy", t))
+
+    def _waiting_for(self, direction: str, target: str) -> frozenset[str]:
+        """Everything whose closure holds ``target`` (``target`` itself only on a cycle)."""
+        if (direction, target) not in self._behind:
+            dependents = self._dependents[direction]
+            seen: set[str] = set()
+            stack = list(dependents.get(target, ()))
+            while stack:
+                urn = stack.pop()
+                if urn not in seen:
+                    seen.add(urn)
+                    stack.extend(dependents.get(urn, ()))
+            self._behind[(direction, target)] = frozenset(seen)
+        return self._behind[(direction, target)]
+
+
+def _reversed(prereqs: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    dependents: dict[str, list[str]] = defaultdict(list)
+    for urn, pres in prereqs.items():
+        for pre in pres:
+            dependents[pre].append(urn)
+    return dependents

@@ -37,11 +37,24 @@ def test_the_benchmark_measures_a_small_catalog_end_to_end(tmp_path: Path) -> No
     processes, and the row has the shape out/bench.json promises (no timing is asserted)."""
     bench = _bench()
     row = bench.measure(2)
-    assert set(row) == {"services", "resources", "plan_s", "replay_floor_s", "gate_s", "peak_mb"}
+    assert set(row) == {
+        "services",
+        "resources",
+        "plan_s",
+        "replay_floor_s",
+        "gate_s",
+        "peak_mb",
+        "paths",
+        "paths_s",
+        "access_s",
+    }
     assert row["services"] == 2
     # The replay registers exactly the plan's resources; a plan of two services has the platform too.
     assert row["resources"] > 100
-    assert all(row[key] > 0 for key in ("plan_s", "replay_floor_s", "gate_s", "peak_mb"))
+    assert all(row[key] > 0 for key in ("plan_s", "replay_floor_s", "gate_s", "peak_mb", "paths_s"))
+    assert row["access_s"] >= 0  # milliseconds for two services: it may round to 0.00
+    # The path proof walked the stack's paths (two services: their calls, routes, refusals, the platform's).
+    assert row["paths"] > 50
     rows = [row, {**row, "services": 4, "plan_s": row["plan_s"] + 2}]
     ((first, last, per_service),) = bench.marginal_ms(rows, "plan_s")
     assert (first, last) == (2, 4) and per_service == pytest.approx(1000.0)

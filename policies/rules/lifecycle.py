@@ -178,7 +178,7 @@ def _crd_findings(resources: list[Resource], config: Mapping[str, Any]) -> Itera
         if not installers:
             yield _no_installer(resource, resources, sources, group, kind_)
             continue
-        if any(i.urn in graph.created_after(resource.urn) for i in installers):
+        if graph.created_after(resource.urn, (i.urn for i in installers)):
             continue
         first = installers[0]
         via = f" [{sources[0].source}]" if sources else ""
@@ -282,7 +282,7 @@ def _injector_findings(resources: list[Resource], _: Mapping[str, Any]) -> Itera
                 f"{label(resource)} runs pods in namespace {namespace} ({why}), but no istiod release in "
                 f"the plan serves revision {revision or 'default'}: its pods get no sidecar.",
             )
-        elif not any(c.urn in graph.created_after(resource.urn) for c in candidates):
+        elif not graph.created_after(resource.urn, (c.urn for c in candidates)):
             injector = candidates[0]
             yield Finding(
                 resource.urn,
@@ -305,11 +305,16 @@ def _finalizer_findings(resources: list[Resource], _: Mapping[str, Any]) -> Iter
     # https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/
     # Same model as `rampart order`'s destroy findings (rampart/order.py destroy_report).
     graph = waits(resources)
+    installers: dict[str, list[Resource]] = {}
     for resource in resources:
         for obj in finalized_objects(resource.type, resource.props):
-            controller = CONTROLLERS[obj.controller]
-            steps = [r for r in resources if controller.installs(r.type, r.props, r.name)]
-            if not steps or any(s.urn in graph.deleted_after(resource.urn) for s in steps):
+            if obj.controller not in installers:
+                controller = CONTROLLERS[obj.controller]
+                installers[obj.controller] = [
+                    r for r in resources if controller.installs(r.type, r.props, r.name)
+                ]
+            steps = installers[obj.controller]
+            if not steps or graph.deleted_after(resource.urn, (s.urn for s in steps)):
                 continue  # not managed by this stack, or deleted after the object: fine
             first = steps[0]
             yield Finding(
@@ -359,20 +364,24 @@ def _iam_findings(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[F
     # [EC2 Instances and Elastic Network Interfaces]." A consumer that only waits for the role (its
     # ARN) races the attachments on create and outlives them on destroy.
     # https://www.pulumi.com/registry/packages/aws/api-docs/eks/cluster/
-    roles = [r for r in resources if r.type == IAM_ROLE]
-    grants = [
-        (g, {ref for p in ROLE_GRANTS[g.type] for ref in strings(g.props, p)})
-        for g in resources
-        if g.type in ROLE_GRANTS
-    ]
+    # Indexed by the ids a consumer or a grant names a role by, so the rule stays linear in the plan.
+    roles_by_id: dict[str, list[Resource]] = {}
+    for role in (r for r in resources if r.type == IAM_ROLE):
+        for role_id in role_ids(role):
+            roles_by_id.setdefault(role_id, []).append(role)
+    grants_by_ref: dict[str, list[tuple[int, Resource]]] = {}
+    for index, grant in enumerate(g for g in resources if g.type in ROLE_GRANTS):
+        for ref in {ref for p in ROLE_GRANTS[grant.type] for ref in strings(grant.props, p)}:
+            grants_by_ref.setdefault(ref, []).append((index, grant))
     graph = waits(resources)
     for consumer in resources:
         for role_path in ROLE_CONSUMERS.get(consumer.type, ()):
             for value in strings(consumer.props, role_path):
-                for role in (r for r in roles if value in role_ids(r)):
-                    ids = role_ids(role)
-                    for grant, refs in grants:
-                        if refs & ids and grant.urn not in graph.created_after(consumer.urn):
+                for role in roles_by_id.get(value, ()):
+                    granting = _granting(role, grants_by_ref)
+                    waited = graph.created_after(consumer.urn, (grant.urn for grant in granting))
+                    for grant in granting:
+                        if grant.urn not in waited:
                             yield Finding(
                                 consumer.urn,
                                 f"{consumer.name} -> {grant.name}",
@@ -382,6 +391,12 @@ def _iam_findings(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[F
                                 f"removed while it still needs them. Make {consumer.name} depend on "
                                 f"{grant.name}.",
                             )
+
+
+def _granting(role: Resource, grants_by_ref: Mapping[str, list[tuple[int, Resource]]]) -> list[Resource]:
+    """The grants naming ``role`` by any of its ids, once each, in plan order."""
+    found = {index: grant for role_id in role_ids(role) for index, grant in grants_by_ref.get(role_id, ())}
+    return [found[index] for index in sorted(found)]
 
 
 # -------------------------------------------------- discovery selectors match tagged resources

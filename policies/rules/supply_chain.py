@@ -102,7 +102,7 @@ def _admission(resources: list[Resource], config: Mapping[str, Any]) -> Iterator
     order = waits(resources)
     binding_urns = {b.urn for b in bindings}
     for workload in of_types(resources, *WORKLOADS):
-        if workload.namespace in namespaces and not binding_urns & order.created_after(workload.urn):
+        if workload.namespace in namespaces and not order.created_after(workload.urn, binding_urns):
             yield Violation(
                 f"{workload.namespace}/{workload.object_name} is not created after the image admission "
                 "policy's binding: its first pods could start before the cluster checks their images",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -39,15 +40,28 @@ def _template_labels(workload: Resource) -> Mapping[str, Any]:
     return labels if isinstance(labels, Mapping) else {}
 
 
+def _selector(budget: Resource) -> dict[str, str]:
+    selector = budget.get("spec.selector.matchLabels") or {}
+    return {str(k): str(v) for k, v in selector.items()} if isinstance(selector, Mapping) else {}
+
+
 def _pdb(resources: list[Resource], _: Mapping[str, Any]) -> Iterator[Violation]:
-    budgets = list(of_types(resources, PDB))
+    # A budget covers a workload in its namespace whose pod labels include all of its matchLabels. Each
+    # budget is indexed under its rarest label, so a workload looks only at budgets that could match it
+    # (a label every budget shares would make this quadratic in the catalog).
+    budgets = [(b.namespace, _selector(b)) for b in of_types(resources, PDB)]
+    frequency = Counter((namespace, item) for namespace, selector in budgets for item in selector.items())
+    index: dict[tuple[str | None, tuple[str, str]], list[dict[str, str]]] = defaultdict(list)
+    for namespace, selector in budgets:
+        if selector:
+            rarest = min(selector.items(), key=lambda item: frequency[(namespace, item)])
+            index[(namespace, rarest)].append(selector)
     for workload in of_types(resources, DEPLOYMENT, STATEFUL_SET):
-        labels = _template_labels(workload)
+        labels = {str(k): str(v) for k, v in _template_labels(workload).items()}
         covered = any(
-            budget.namespace == workload.namespace
-            and (selector := budget.get("spec.selector.matchLabels") or {})
-            and all(labels.get(key) == value for key, value in selector.items())
-            for budget in budgets
+            all(labels.get(key) == value for key, value in selector.items())
+            for item in labels.items()
+            for selector in index.get((workload.namespace, item), ())
         )
         if not covered:
             yield Violation(f"{workload.object_name}: no PodDisruptionBudget selects its pods", workload.urn)

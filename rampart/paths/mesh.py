@@ -122,6 +122,13 @@ class Mesh:
         self.destination_rules = objects(DESTINATION_RULE)
         self.sidecars = objects(SIDECAR)
         self.telemetries = objects(TELEMETRY)
+        # The proof asks about every pair of services: what applies to a workload, and which TLS a
+        # client namespace uses toward a host, are looked up once each.
+        self._applying_to: dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]] = {}
+        self._client_tls: dict[tuple[str, str, int], tuple[str, str]] = {}
+        self._rules_in: dict[str, list[Mapping[str, Any]]] = {}
+        for rule in self.destination_rules:
+            self._rules_in.setdefault(rule["metadata"].get("namespace"), []).append(rule)
 
     # --- identity ------------------------------------------------------------------------------
     def principal(self, workload: Workload) -> str | None:
@@ -188,15 +195,19 @@ class Mesh:
         """The TLS mode the client's sidecar uses toward ``host``: its DestinationRule (client
         namespace, then the service's, then the root namespace), else auto mTLS.
         https://istio.io/latest/docs/ops/best-practices/traffic-management/#cross-namespace-configuration"""
-        host_namespace = host.split(".")[1] if host.count(".") >= 2 else client.namespace
-        for namespace in (client.namespace, host_namespace, self.root_namespace):
-            for rule in self.destination_rules:
+        key = (client.namespace, host, port)
+        if key not in self._client_tls:
+            self._client_tls[key] = self._destination_rule_tls(client.namespace, host, port)
+        return self._client_tls[key]
+
+    def _destination_rule_tls(self, client_namespace: str, host: str, port: int) -> tuple[str, str]:
+        host_namespace = host.split(".")[1] if host.count(".") >= 2 else client_namespace
+        for namespace in (client_namespace, host_namespace, self.root_namespace):
+            for rule in self._rules_in.get(namespace, ()):
                 spec = rule.get("spec") or {}
-                if rule["metadata"].get("namespace") != namespace or not _host_matches(
-                    spec.get("host", ""), host
-                ):
+                if not _host_matches(spec.get("host", ""), host):
                     continue
-                if not _exported(rule, namespace, client.namespace, spec.get("exportTo")):
+                if not _exported(rule, namespace, client_namespace, spec.get("exportTo")):
                     continue
                 policy = spec.get("trafficPolicy") or {}
                 for setting in policy.get("portLevelSettings") or []:
@@ -239,6 +250,12 @@ class Mesh:
 
     # --- authorization ---------------------------------------------------------------------------
     def _applying(self, workload: Workload) -> list[Mapping[str, Any]]:
+        key = (workload.namespace, frozenset(workload.labels.items()))
+        if key not in self._applying_to:
+            self._applying_to[key] = self._authorizations_of(workload)
+        return self._applying_to[key]
+
+    def _authorizations_of(self, workload: Workload) -> list[Mapping[str, Any]]:
         found = []
         for policy in self.authorization_policies:
             namespace = policy["metadata"].get("namespace")

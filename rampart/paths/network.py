@@ -120,6 +120,12 @@ class Network:
                 self.namespace_labels.get(name, {}) | labels | {NAMESPACE_LABEL: name}
             )
         self.policies = [r["inputs"] for r in plan.of_type(NETWORK_POLICY)]
+        self._in_namespace: dict[str | None, list[Mapping[str, Any]]] = {}
+        for policy in self.policies:
+            self._in_namespace.setdefault(policy["metadata"].get("namespace"), []).append(policy)
+        # The proof asks about every pair of services, so each pod's policies are looked up once:
+        # scanning them per question made the proof cubic in the catalog.
+        self._selecting: dict[tuple[str, frozenset[tuple[str, str]], Direction], list[Mapping[str, Any]]] = {}
 
     # --- the policies that apply ---------------------------------------------------------------
     def ns_labels(self, namespace: str) -> dict[str, str]:
@@ -127,13 +133,15 @@ class Network:
 
     def selecting(self, pod: Pod, direction: Direction) -> list[Mapping[str, Any]]:
         """The policies that isolate ``pod`` in ``direction``."""
-        return [
-            p
-            for p in self.policies
-            if p["metadata"].get("namespace") == pod.namespace
-            and matches(p["spec"].get("podSelector", {}), pod.labels)
-            and direction in policy_types(p["spec"])
-        ]
+        key = (pod.namespace, frozenset(pod.labels.items()), direction)
+        if key not in self._selecting:
+            self._selecting[key] = [
+                p
+                for p in self._in_namespace.get(pod.namespace, ())
+                if matches(p["spec"].get("podSelector", {}), pod.labels)
+                and direction in policy_types(p["spec"])
+            ]
+        return self._selecting[key]
 
     def _peer_matches(self, peer: Mapping[str, Any], other: Endpoint, policy_namespace: str) -> bool:
         if "ipBlock" in peer:

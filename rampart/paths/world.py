@@ -65,10 +65,18 @@ class World:
         return found if found is not None and found.role == "service" else None
 
     def release(self, chart: str) -> Mapping[str, Any] | None:
-        for resource in self.plan.of_type(RELEASE):
-            if chart_name(resource["inputs"]) == chart:
-                return dict(resource["inputs"])
+        for inputs in self._inputs_by_type.get(RELEASE, ()):
+            if chart_name(inputs) == chart:
+                return dict(inputs)
         return None
 
+    @cached_property
+    def _inputs_by_type(self) -> dict[str, list[dict[str, Any]]]:
+        # Paths look objects up by type once per service: one pass over the plan, not one per lookup.
+        found: dict[str, list[dict[str, Any]]] = {}
+        for resource in self.plan.resources:
+            found.setdefault(resource["type"], []).append(resource["inputs"])
+        return found
+
     def of_type(self, type_: str) -> list[dict[str, Any]]:
-        return [r["inputs"] for r in self.plan.of_type(type_)]
+        return list(self._inputs_by_type.get(type_, ()))
