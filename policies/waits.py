@@ -185,15 +185,8 @@ class Waits:
     def _waiting_for(self, direction: str, target: str) -> frozenset[str]:
         """Everything whose closure holds ``target`` (``target`` itself only on a cycle)."""
         if (direction, target) not in self._behind:
-            dependents = self._dependents[direction]
-            seen: set[str] = set()
-            stack = list(dependents.get(target, ()))
-            while stack:
-                urn = stack.pop()
-                if urn not in seen:
-                    seen.add(urn)
-                    stack.extend(dependents.get(urn, ()))
-            self._behind[(direction, target)] = frozenset(seen)
+            # The closure over the reversed edges: what reaches ``target``.
+            self._behind[(direction, target)] = frozenset(closure(self._dependents[direction], target))
         return self._behind[(direction, target)]
 
 
