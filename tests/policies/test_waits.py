@@ -16,8 +16,9 @@ URNS = [f"urn:pulumi:s::p::t::r{i}" for i in range(12)]
 
 @st.composite
 def graphs(draw: st.DrawFn) -> list[Node]:
-    """A plan: each resource depends on earlier ones (a DAG, as registration order makes it), with
-    components, parents and providers mixed in; sometimes a back edge makes a (malformed) cycle."""
+    """A plan: each resource depends on earlier ones and has an earlier parent, as registration
+    order makes it, with components and steps mixed in (folding a component into its descendants
+    can still make the create graph cyclic)."""
     size = draw(st.integers(1, len(URNS)))
     nodes = []
     for i in range(size):
