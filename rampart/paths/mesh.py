@@ -122,10 +122,9 @@ class Mesh:
         self.destination_rules = objects(DESTINATION_RULE)
         self.sidecars = objects(SIDECAR)
         self.telemetries = objects(TELEMETRY)
-        # The proof asks about every pair of services: what applies to a workload, and which TLS a
-        # client namespace uses toward a host, are looked up once each.
+        # The proof asks about every pair of services: what applies to a workload is looked up once,
+        # and a client's DestinationRules only in the namespaces that can hold them.
         self._applying_to: dict[tuple[str, frozenset[tuple[str, str]]], list[Mapping[str, Any]]] = {}
-        self._client_tls: dict[tuple[str, str, int], tuple[str, str]] = {}
         self._rules_in: dict[str, list[Mapping[str, Any]]] = {}
         for rule in self.destination_rules:
             self._rules_in.setdefault(rule["metadata"].get("namespace"), []).append(rule)
@@ -195,19 +194,13 @@ class Mesh:
         """The TLS mode the client's sidecar uses toward ``host``: its DestinationRule (client
         namespace, then the service's, then the root namespace), else auto mTLS.
         https://istio.io/latest/docs/ops/best-practices/traffic-management/#cross-namespace-configuration"""
-        key = (client.namespace, host, port)
-        if key not in self._client_tls:
-            self._client_tls[key] = self._destination_rule_tls(client.namespace, host, port)
-        return self._client_tls[key]
-
-    def _destination_rule_tls(self, client_namespace: str, host: str, port: int) -> tuple[str, str]:
-        host_namespace = host.split(".")[1] if host.count(".") >= 2 else client_namespace
-        for namespace in (client_namespace, host_namespace, self.root_namespace):
+        host_namespace = host.split(".")[1] if host.count(".") >= 2 else client.namespace
+        for namespace in (client.namespace, host_namespace, self.root_namespace):
             for rule in self._rules_in.get(namespace, ()):
                 spec = rule.get("spec") or {}
                 if not _host_matches(spec.get("host", ""), host):
                     continue
-                if not _exported(rule, namespace, client_namespace, spec.get("exportTo")):
+                if not _exported(rule, namespace, client.namespace, spec.get("exportTo")):
                     continue
                 policy = spec.get("trafficPolicy") or {}
                 for setting in policy.get("portLevelSettings") or []:
